@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The few lines of the Rust Live Update Orchestrator that Rust-for-Linux
+ * cannot express: the early command-line parameter and the initcall levels.
+ * Everything else is in liveupdate.rs and its modules.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/init.h>
+#include <linux/kstrtox.h>
+
+/* Defined in liveupdate.rs. */
+void luo_rs_set_enabled(bool enabled);
+int luo_rs_early_init(void);
+int luo_rs_late_init(void);
+
+static int __init early_liveupdate_param(char *buf)
+{
+	bool enabled;
+	int err;
+
+	err = kstrtobool(buf, &enabled);
+	if (err)
+		return err;
+
+	luo_rs_set_enabled(enabled);
+
+	return 0;
+}
+early_param("liveupdate", early_liveupdate_param);
+
+/* Parses the hand-over of the previous kernel, as early as the C core does. */
+static int __init luo_early_init(void)
+{
+	return luo_rs_early_init();
+}
+early_initcall(luo_early_init);
+
+/*
+ * Creates the outgoing state and registers /dev/liveupdate. kernel/ links
+ * before mm/, so this runs before memfd registers its file handler.
+ */
+static int __init luo_late_init(void)
+{
+	return luo_rs_late_init();
+}
+late_initcall(luo_late_init);

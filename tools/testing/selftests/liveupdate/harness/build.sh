@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# build.sh VARIANT...   (c, rust, c-debug, rust-debug)
+#
+# Configures one build directory per variant from the 7.3 selftest fragments
+# (config + config.x86_64) plus CONFIG_RUST=y and the implementation choice
+# (plus config.debug for -debug variants), checks every requested option
+# survived olddefconfig, and builds bzImage, the uAPI headers and
+# usr/gen_init_cpio. Prints the build directory of each variant.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
+sel="$src/tools/testing/selftests/liveupdate"
+
+"$LUO_HARNESS/integrate.sh" "$src"
+
+build_one() {
+	local variant=$1 impl=${1%%-*} bdir frag log
+	case "$impl" in
+	c) impl=C ;;
+	rust) impl=RUST ;;
+	*) die "unknown variant '$1' (c, rust, c-debug, rust-debug)" ;;
+	esac
+	bdir=$(luo_build_dir "$variant")
+	mkdir -p "$bdir"
+	frag="$bdir/luo.config.new"
+	{
+		cat "$sel/config.x86_64" "$sel/config"
+		echo "CONFIG_RUST=y"
+		echo "CONFIG_LIVEUPDATE_IMPL_$impl=y"
+		cat "$LUO_HARNESS/config.harness"
+		case "$variant" in *-debug) cat "$LUO_HARNESS/config.debug" ;; esac
+	} >"$frag"
+	log="$bdir/build.log"
+	if ! cmp -s "$frag" "$bdir/luo.config" || [ ! -e "$bdir/.config" ]; then
+		msg "configuring $variant in $bdir"
+		cp "$frag" "$bdir/.config"
+		luo_make "$src" "$bdir" olddefconfig >"$log" 2>&1 ||
+			{ tail -n 20 "$log" >&2; die "olddefconfig failed for $variant (log: $log)"; }
+		local opt
+		while read -r opt; do
+			case "$opt" in ''|'#'*) continue ;; esac
+			if [[ "$opt" == *=n ]]; then
+				! grep -q "^${opt%=n}=" "$bdir/.config" && continue
+			else
+				grep -qx -- "$opt" "$bdir/.config" && continue
+			fi
+			[ "$opt" = CONFIG_RUST=y ] &&
+				luo_make "$src" "$bdir" rustavailable >&2 || true
+			die "$variant: $opt did not survive olddefconfig (see $bdir/.config)"
+		done <"$frag"
+		mv "$frag" "$bdir/luo.config"
+	else
+		rm -f "$frag"
+	fi
+	msg "building $variant (log: $log)"
+	local t0=$SECONDS
+	if ! luo_make "$src" "$bdir" bzImage >"$log" 2>&1; then
+		echo "build of $variant failed; first error:" >&2
+		grep -m 1 -B 2 -A 12 -E '(error(\[E[0-9]+\])?:|Error [0-9]+)' "$log" >&2 || tail -n 40 "$log" >&2
+		die "kernel build failed (log: $log)"
+	fi
+	luo_make "$src" "$bdir" headers_install INSTALL_HDR_PATH="$bdir/hdr" >>"$log" 2>&1 ||
+		die "headers_install failed (log: $log)"
+	[ -x "$bdir/usr/gen_init_cpio" ] || luo_make "$src" "$bdir" usr/gen_init_cpio >>"$log" 2>&1 ||
+		die "gen_init_cpio failed (log: $log)"
+	msg "built $variant in $((SECONDS - t0)) s"
+	echo "$bdir"
+}
+
+[ $# -gt 0 ] || set -- c rust
+for v in "$@"; do
+	build_one "$v"
+done

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PID 1 of the harness's VMs (nolibc, static).
+ *
+ * The kernel log goes to the first serial port; this program and the test it
+ * runs write to the second one (/dev/ttyS1), so test output is never mixed
+ * with kernel messages. Every line of its own starts with "LUO-HARNESS: ".
+ *
+ * Command line:
+ *   luo_harness=single   run /test_binary with the arguments in /test_args,
+ *                        report its exit status, power off.
+ *   luo_harness=kexec    stage 1: kexec_file_load(/kernel, /initrd.img) with
+ *                        this command line plus " luo_stage=2", run
+ *                        "/test_binary -s 1", then reboot(KEXEC) (the flow of
+ *                        upstream's tools/testing/selftests/liveupdate/init.c).
+ *                        stage 2 (luo_stage=2): run "/test_binary -s 2",
+ *                        report, power off.
+ *   luo_kexec_retry=1    stage 1: if reboot(KEXEC) fails, report the error,
+ *                        run "/test_binary -s 1 -r" and try reboot(KEXEC) again.
+ */
+#include <fcntl.h>
+#include <linux/kexec.h>
+#include <linux/reboot.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CMDLINE_SIZE 2048
+#define MAX_ARGS 32
+
+static char cmdline[CMDLINE_SIZE];
+
+static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "LUO-HARNESS: ");
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	write(1, buf, n);
+}
+
+static void power_off(void)
+{
+	sync();
+	reboot(LINUX_REBOOT_CMD_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, size - 1);
+	close(fd);
+	if (len < 0)
+		return -1;
+	buf[len] = 0;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = 0;
+	return len;
+}
+
+static int has_param(const char *param)
+{
+	size_t len = strlen(param);
+	const char *p = cmdline;
+
+	while ((p = strstr(p, param))) {
+		if ((p == cmdline || p[-1] == ' ') && (p[len] == ' ' || !p[len]))
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/* Runs /test_binary with argv[1..] = args; returns its exit status or -1. */
+static int run_test(char **args)
+{
+	char *argv[MAX_ARGS + 2] = { "/test_binary" };
+	int status, i;
+	pid_t pid;
+
+	for (i = 0; args[i] && i < MAX_ARGS; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		char *envp[] = { "PATH=/", "HOME=/", NULL };
+
+		execve(argv[0], argv, envp);
+		say("execve(%s) failed: errno %d", argv[0], errno);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	if (WIFSIGNALED(status)) {
+		say("test killed by signal %d", WTERMSIG(status));
+		return 128 + WTERMSIG(status);
+	}
+	return WEXITSTATUS(status);
+}
+
+static int load_next_kernel(void)
+{
+	char next[CMDLINE_SIZE];
+	int kfd, ifd;
+	long err;
+
+	snprintf(next, sizeof(next), "%s luo_stage=2", cmdline);
+	kfd = open("/kernel", O_RDONLY);
+	ifd = open("/initrd.img", O_RDONLY);
+	if (kfd < 0 || ifd < 0) {
+		say("missing /kernel or /initrd.img");
+		return -1;
+	}
+	err = syscall(__NR_kexec_file_load, kfd, ifd, strlen(next) + 1, next, 0);
+	close(kfd);
+	close(ifd);
+	if (err) {
+		say("kexec_file_load failed: errno %d", errno);
+		return -1;
+	}
+	return 0;
+}
+
+static void single(void)
+{
+	static char args_buf[1024];
+	char *args[MAX_ARGS + 1];
+	int n = 0, status;
+	char *p;
+
+	if (read_file("/test_args", args_buf, sizeof(args_buf)) > 0) {
+		for (p = strtok(args_buf, " \n"); p && n < MAX_ARGS; p = strtok(NULL, " \n"))
+			args[n++] = p;
+	}
+	args[n] = NULL;
+	say("running single-boot test");
+	status = run_test(args);
+	say("exit=%d", status);
+	power_off();
+}
+
+static void kexec_flow(void)
+{
+	char *stage1[] = { "-s", "1", NULL };
+	char *stage1_retry[] = { "-s", "1", "-r", NULL };
+	char *stage2[] = { "-s", "2", NULL };
+	int status;
+
+	if (has_param("luo_stage=2")) {
+		say("stage 2 starting");
+		status = run_test(stage2);
+		say("stage 2 exit=%d", status);
+		power_off();
+	}
+
+	say("stage 1 starting");
+	if (load_next_kernel())
+		power_off();
+	status = run_test(stage1);
+	say("stage 1 exit=%d", status);
+	if (status)
+		power_off();
+	say("reboot(KEXEC)");
+	reboot(LINUX_REBOOT_CMD_KEXEC);
+	say("reboot(KEXEC) failed: errno %d", errno);
+	if (!has_param("luo_kexec_retry=1"))
+		power_off();
+	status = run_test(stage1_retry);
+	say("stage 1 retry exit=%d", status);
+	if (status)
+		power_off();
+	say("reboot(KEXEC) again");
+	reboot(LINUX_REBOOT_CMD_KEXEC);
+	say("reboot(KEXEC) failed again: errno %d", errno);
+	power_off();
+}
+
+int main(void)
+{
+	int fd;
+
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
+
+	fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
+	if (fd < 0)
+		fd = open("/dev/console", O_WRONLY | O_NOCTTY);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+
+	if (read_file("/proc/cmdline", cmdline, sizeof(cmdline)) < 0) {
+		say("cannot read /proc/cmdline");
+		power_off();
+	}
+
+	if (has_param("luo_harness=kexec"))
+		kexec_flow();
+	single();
+	return 0;
+}

@@ -1,0 +1,295 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run.sh [-i IMPLS] [-t REGEX] [-T SECONDS] [-k]
+#
+# Runs the suite in QEMU (TCG) and prints KTAP, one line per test named
+# <impl>/<test>, ending with "N passed, N failed, N skipped".
+#
+#   -i IMPLS   comma-separated build variants to test (default: c,rust);
+#              interoperation tests (c-to-rust/..., rust-to-c/...) run when
+#              both c and rust are listed
+#   -t REGEX   only tests whose full name matches REGEX (grep -E)
+#   -T SECONDS timeout of one boot (default 120)
+#   -k         keep passing tests' logs too (failing ones are always kept)
+#
+# A test passes only if its own success marker appears and the kernel log of
+# every boot is free of BUG/WARNING/Oops/panic/KASAN/UBSAN/lockdep reports.
+# Tests listed in xfail.txt that fail are reported "not ok ... # TODO" and
+# not counted as failures; a listed test that passes is a failure (remove it
+# from the list).
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+
+IMPLS=c,rust
+FILTER=.
+BOOT_TIMEOUT=120
+KEEP=0
+while getopts 'i:t:T:kh' opt; do
+	case $opt in
+	i) IMPLS=$OPTARG ;;
+	t) FILTER=$OPTARG ;;
+	T) BOOT_TIMEOUT=$OPTARG ;;
+	k) KEEP=1 ;;
+	*) sed -n '4,20s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	esac
+done
+
+src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
+sel="$src/tools/testing/selftests/liveupdate"
+XFAIL="$LUO_TESTS/xfail.txt"
+RUN_DIR="$LUO_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$$"
+BIN="$RUN_DIR/bin"
+mkdir -p "$BIN"
+
+# Kernel log lines that fail a test whatever its own verdict.
+SPLAT='BUG:|WARNING:|Oops|Kernel panic|KASAN|UBSAN|INFO: possible|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|general protection fault|kernel BUG|Call Trace:|kmemleak: [0-9]+ new suspected'
+
+QEMU_PID=
+cleanup() {
+	[ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
+	QEMU_PID=
+}
+trap 'cleanup; echo "# interrupted" >&2; exit 130' INT TERM
+trap cleanup EXIT
+
+IFS=, read -r -a impls <<<"$IMPLS"
+declare -A KDIR
+for i in "${impls[@]}"; do
+	KDIR[$i]=$(luo_build_dir "$i")
+	[ -e "${KDIR[$i]}/arch/x86/boot/bzImage" ] ||
+		die "no kernel for '$i' in ${KDIR[$i]}; run: $LUO_TESTS/harness/build.sh $i"
+done
+any="${KDIR[${impls[0]}]}"
+hdr="$any/hdr/include"
+CPIO="$any/usr/gen_init_cpio"
+
+# ---------------------------------------------------------------- programs --
+NOLIBC_CFLAGS=(-static -nostdinc -nostdlib -fno-asynchronous-unwind-tables
+	       -fno-ident -fno-stack-protector -I "$hdr"
+	       -I "$src/tools/include/nolibc")
+cc_or_die() {
+	"$@" 2>"$RUN_DIR/cc.log" || { cat "$RUN_DIR/cc.log" >&2; die "compile failed: $*"; }
+}
+cc_or_die gcc -Os -s "${NOLIBC_CFLAGS[@]}" -o "$BIN/init" "$LUO_HARNESS/init.c"
+cc_or_die gcc -static -O2 -Wall -I "$hdr" -I "$sel/lib/include" \
+	-o "$BIN/liveupdate" "$sel/liveupdate.c" "$sel/lib/lu_utils.c"
+KEXEC_TESTS="luo_kexec_simple luo_multi_session luo_stress_files luo_stress_sessions"
+for t in $KEXEC_TESTS; do
+	# Built exactly as upstream's vmtest.sh builds them.
+	cc_or_die gcc -O2 "${NOLIBC_CFLAGS[@]}" -I "$sel/lib/include" \
+		-o "$BIN/$t" "$sel/$t.c" "$sel/lib/lu_utils.c"
+done
+# This project's own tests: tests/kexec/ (two kernels), tests/single/ (one).
+OWN_KEXEC="" OWN_SINGLE=""
+for t in "$LUO_TESTS"/tests/kexec/*.c "$LUO_TESTS"/tests/single/*.c; do
+	[ -e "$t" ] || continue
+	n=$(basename "$t" .c)
+	cc_or_die gcc -static -O2 -Wall -I "$hdr" -I "$sel/lib/include" -I "$sel/.." \
+		-o "$BIN/$n" "$t" "$sel/lib/lu_utils.c"
+	case "$t" in
+	*/kexec/*) OWN_KEXEC="$OWN_KEXEC $n" ;;
+	*) OWN_SINGLE="$OWN_SINGLE $n" ;;
+	esac
+done
+
+# ------------------------------------------------------------------ results --
+declare -a R_NAME R_STATUS R_MSG
+record() { # name pass|fail|skip message
+	R_NAME+=("$1"); R_STATUS+=("$2"); R_MSG+=("${3:-}")
+}
+
+# Prints diagnostics of a failed boot.
+show_logs() { # dir
+	local d=$1
+	echo "# kernel log: $d/kernel.log (last 40 lines)"
+	tail -n 40 "$d/kernel.log" 2>/dev/null | tr -d '\r' | sed 's/^/#   /'
+	echo "# test output: $d/output.log (last 15 lines)"
+	tail -n 15 "$d/output.log" 2>/dev/null | tr -d '\r' | sed 's/^/#   /'
+}
+
+# mkcpio OUT ENTRY... where ENTRY is "path:file" (a file) or "path/" (a dir)
+mkcpio() {
+	local out=$1 e
+	shift
+	{
+		echo "dir /dev 0755 0 0"
+		echo "nod /dev/console 0600 0 0 c 5 1"
+		for d in proc sys tmp; do echo "dir /$d 0755 0 0"; done
+		for e in "$@"; do
+			echo "file ${e%%:*} ${e#*:} 0755 0 0"
+		done
+	} >"$out.list"
+	"$CPIO" "$out.list" >"$out" || die "gen_init_cpio failed for $out"
+}
+
+# boot DIR KERNEL INITRD CMDLINE TIMEOUT: runs one VM to completion.
+# Returns 0 when QEMU exited by itself, 124 on timeout.
+boot() {
+	local d=$1 kernel=$2 initrd=$3 extra=$4 tmo=$5 rc
+	qemu-system-x86_64 -accel tcg -m 1G -smp 2 -no-reboot \
+		-nographic -nodefaults -display none \
+		-serial file:"$d/kernel.log" -serial file:"$d/output.log" \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyS0 ignore_loglevel liveupdate=on panic=-1 oops=panic $extra" \
+		</dev/null >"$d/qemu.log" 2>&1 &
+	QEMU_PID=$!
+	local waited=0
+	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		if [ "$waited" -ge "$((tmo * 10))" ]; then
+			kill -KILL "$QEMU_PID" 2>/dev/null
+			wait "$QEMU_PID" 2>/dev/null
+			QEMU_PID=
+			return 124
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	wait "$QEMU_PID"
+	rc=$?
+	QEMU_PID=
+	return "$rc"
+}
+
+# Checks a finished boot; prints the reason it failed, if any.
+boot_problem() { # dir rc
+	local d=$1 rc=$2 splat
+	if [ "$rc" = 124 ]; then
+		echo "VM timed out after ${BOOT_TIMEOUT}s"
+		return
+	fi
+	splat=$(tr -d '\r' <"$d/kernel.log" | grep -m 1 -E "$SPLAT")
+	if [ -n "$splat" ]; then
+		echo "kernel log: ${splat:0:160}"
+		return
+	fi
+	[ "$rc" = 0 ] || echo "qemu exited with $rc: $(head -c 200 "$d/qemu.log")"
+}
+
+# ------------------------------------------------------------------- tests --
+wanted() { grep -qE -- "$FILTER" <<<"$1"; }
+
+# A single-boot kselftest-harness program, one result per case.
+run_single() { # impl program source
+	local impl=$1 prog=$2 srcf=$3 d="$RUN_DIR/$1/$2" cases c rc problem line
+	cases=$(sed -n -E 's/^TEST(_F)?\(([a-z0-9_]+, *)?([a-zA-Z0-9_]+)\).*/\3/p' "$srcf")
+	local any_wanted=0
+	for c in $cases; do wanted "$impl/$prog.$c" && any_wanted=1; done
+	[ "$any_wanted" = 1 ] || return 0
+	mkdir -p "$d"
+	mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/$prog"
+	boot "$d" "${KDIR[$impl]}/arch/x86/boot/bzImage" "$d/initrd" \
+		"luo_harness=single" "$BOOT_TIMEOUT"
+	rc=$?
+	problem=$(boot_problem "$d" "$rc")
+	local failed=0
+	for c in $cases; do
+		wanted "$impl/$prog.$c" || continue
+		line=$(tr -d '\r' <"$d/output.log" | grep -E "^(not )?ok [0-9]+ ([a-z0-9_]+\.)?$c( |$)" | tail -n 1)
+		if [ -n "$problem" ]; then
+			record "$impl/$prog.$c" fail "$problem"; failed=1
+		elif [ -z "$line" ]; then
+			record "$impl/$prog.$c" fail "no result for this case"; failed=1
+		elif [[ "$line" == "not ok"* ]]; then
+			record "$impl/$prog.$c" fail "${line#*# }"; failed=1
+		elif [[ "$line" == *"# SKIP"* ]]; then
+			record "$impl/$prog.$c" skip "${line#*# SKIP}"; failed=1
+		else
+			record "$impl/$prog.$c" pass
+		fi
+	done
+	LOGDIR[$impl/$prog]=$d
+	[ "$failed" = 0 ] && [ "$KEEP" = 0 ] && rm -rf "$d"
+}
+
+# A two-kernel test: stage 1 on kernel A, kexec into kernel B, stage 2.
+run_kexec() { # name test kernelA kernelB [cmdline]
+	local name=$1 t=$2 ka=$3 kb=$4 extra=${5:-} d="$RUN_DIR/$1" rc problem out
+	wanted "$name" || return 0
+	mkdir -p "$d"
+	mkcpio "$d/inner" "/init:$BIN/init" "/test_binary:$BIN/$t"
+	mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/$t" \
+		"/kernel:$kb" "/initrd.img:$d/inner"
+	boot "$d" "$ka" "$d/initrd" "luo_harness=kexec $extra" "$BOOT_TIMEOUT"
+	rc=$?
+	problem=$(boot_problem "$d" "$rc")
+	out=$(tr -d '\r' <"$d/output.log")
+	if [ -z "$problem" ]; then
+		if ! grep -q "LUO-HARNESS: stage 1 exit=0" <<<"$out"; then
+			problem="stage 1 failed: $(grep -m 1 'LUO-HARNESS: \(stage 1 exit\|.*failed\)' <<<"$out")"
+		elif ! grep -q "LUO-HARNESS: stage 2 exit=0" <<<"$out"; then
+			problem="stage 2 did not succeed: $(grep -E 'LUO-HARNESS: (stage 2 exit|reboot)' <<<"$out" | tail -n 1)"
+		elif ! grep -q "TEST PASSED" <<<"$out"; then
+			problem="no 'TEST PASSED' from stage 2"
+		fi
+	fi
+	LOGDIR[$name]=$d
+	if [ -n "$problem" ]; then
+		record "$name" fail "$problem"
+	else
+		record "$name" pass
+		[ "$KEEP" = 0 ] && rm -rf "$d"
+	fi
+}
+
+declare -A LOGDIR
+bz() { echo "${KDIR[$1]}/arch/x86/boot/bzImage"; }
+for impl in "${impls[@]}"; do
+	run_single "$impl" liveupdate "$sel/liveupdate.c"
+	for t in $OWN_SINGLE; do
+		run_single "$impl" "$t" "$LUO_TESTS/tests/single/$t.c"
+	done
+	for t in $KEXEC_TESTS $OWN_KEXEC; do
+		run_kexec "$impl/$t" "$t" "$(bz "$impl")" "$(bz "$impl")"
+	done
+done
+if [ -n "${KDIR[c]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then
+	for t in $KEXEC_TESTS; do
+		run_kexec "c-to-rust/$t" "$t" "$(bz c)" "$(bz rust)"
+		run_kexec "rust-to-c/$t" "$t" "$(bz rust)" "$(bz c)"
+	done
+fi
+
+# ------------------------------------------------------------------ report --
+declare -A XF
+if [ -e "$XFAIL" ]; then
+	while read -r x _; do
+		case "$x" in ''|'#'*) continue ;; esac
+		XF[$x]=1
+	done <"$XFAIL"
+fi
+
+echo "KTAP version 1"
+echo "1..${#R_NAME[@]}"
+pass=0 fail=0 todo=0
+declare -A SHOWN
+for n in "${!R_NAME[@]}"; do
+	name=${R_NAME[$n]} st=${R_STATUS[$n]} why=${R_MSG[$n]}
+	num=$((n + 1))
+	if [ -n "${XF[$name]:-}" ]; then
+		if [ "$st" = pass ]; then
+			echo "not ok $num $name # passes but is listed in xfail.txt: remove it"
+			fail=$((fail + 1))
+		else
+			echo "not ok $num $name # TODO expected failure: $why"
+			todo=$((todo + 1))
+		fi
+		continue
+	fi
+	case "$st" in
+	pass)
+		echo "ok $num $name"
+		pass=$((pass + 1)) ;;
+	*)
+		echo "not ok $num $name # $st: $why"
+		fail=$((fail + 1))
+		ld=${LOGDIR[$name]:-${LOGDIR[${name%.*}]:-}}
+		if [ -n "$ld" ] && [ -z "${SHOWN[$ld]:-}" ]; then
+			show_logs "$ld"
+			SHOWN[$ld]=1
+		fi ;;
+	esac
+done
+echo "# expected failures (xfail.txt): $todo; logs: $RUN_DIR"
+echo "$pass passed, $fail failed, $todo skipped"
+[ "$fail" = 0 ]
