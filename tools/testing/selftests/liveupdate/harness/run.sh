@@ -41,6 +41,8 @@ XFAIL="$LUO_TESTS/xfail.txt"
 RUN_DIR="$LUO_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$$"
 BIN="$RUN_DIR/bin"
 mkdir -p "$BIN"
+# Keep the logs of the last ten runs.
+ls -1d "$LUO_CACHE"/runs/*/ 2>/dev/null | sort | head -n -10 | xargs -r rm -rf
 
 # Kernel log lines that fail a test whatever its own verdict.
 SPLAT='BUG:|WARNING:|Oops|Kernel panic|KASAN|UBSAN|INFO: possible|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|general protection fault|kernel BUG|Call Trace:|kmemleak: [0-9]+ new suspected'
@@ -71,7 +73,7 @@ NOLIBC_CFLAGS=(-static -nostdinc -nostdlib -fno-asynchronous-unwind-tables
 cc_or_die() {
 	"$@" 2>"$RUN_DIR/cc.log" || { cat "$RUN_DIR/cc.log" >&2; die "compile failed: $*"; }
 }
-cc_or_die gcc -Os -s "${NOLIBC_CFLAGS[@]}" -o "$BIN/init" "$LUO_HARNESS/init.c"
+cc_or_die gcc -Os -s -Wall -Werror "${NOLIBC_CFLAGS[@]}" -o "$BIN/init" "$LUO_HARNESS/init.c"
 cc_or_die gcc -static -O2 -Wall -I "$hdr" -I "$sel/lib/include" \
 	-o "$BIN/liveupdate" "$sel/liveupdate.c" "$sel/lib/lu_utils.c"
 KEXEC_TESTS="luo_kexec_simple luo_multi_session luo_stress_files luo_stress_sessions"
@@ -110,12 +112,12 @@ show_logs() { # dir
 
 # mkcpio OUT ENTRY... where ENTRY is "path:file" (a file) or "path/" (a dir)
 mkcpio() {
-	local out=$1 e
+	local out=$1 e x
 	shift
 	{
 		echo "dir /dev 0755 0 0"
 		echo "nod /dev/console 0600 0 0 c 5 1"
-		for d in proc sys tmp; do echo "dir /$d 0755 0 0"; done
+		for x in proc sys tmp; do echo "dir /$x 0755 0 0"; done
 		for e in "$@"; do
 			echo "file ${e%%:*} ${e#*:} 0755 0 0"
 		done
