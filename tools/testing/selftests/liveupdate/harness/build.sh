@@ -31,6 +31,7 @@ build_one() {
 		echo "CONFIG_RUST=y"
 		echo "CONFIG_LIVEUPDATE_IMPL_$impl=y"
 		cat "$LUO_HARNESS/config.harness"
+		[ "$impl" = RUST ] && cat "$LUO_HARNESS/config.rust"
 		case "$variant" in *-debug) cat "$LUO_HARNESS/config.debug" ;; esac
 	} >"$frag"
 	log="$bdir/build.log"

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Preserved files and the file-handler registry.
+//!
+//! A session's files live in a [`FileSet`]: a vector in preservation order (the order of
+//! serialization, freeze and finish, reversed for unpreserve and finish) plus a token index.
+//! Every preserved (or retrieved, not yet finished) file is also recorded by its handler's id
+//! in [`Luo::preserved`], so the same object cannot be preserved twice, in any session.
+
+use kernel::{
+    fs::File,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    str::BStr,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
+    types::ScopeGuard,
+};
+
+use crate::{
+    ffi::{
+        self,
+        FileArgs,
+        Handler,
+        ModuleRef, //
+    },
+    luo_flb::{
+        self,
+        FlbState, //
+    },
+    Luo,
+};
+
+/// A registered file handler and the FLBs linked to it.
+pub(crate) struct HandlerEntry {
+    pub(crate) handler: Handler,
+    pub(crate) flbs: KVec<Arc<FlbState>>,
+}
+
+/// A registered FLB and the number of handlers it is linked to.
+pub(crate) struct FlbEntry {
+    pub(crate) state: Arc<FlbState>,
+    pub(crate) users: u32,
+}
+
+/// File handlers in registration order (which decides `can_preserve` priority), and FLBs.
+pub(crate) struct Registry {
+    pub(crate) handlers: KVec<HandlerEntry>,
+    pub(crate) flbs: KVec<FlbEntry>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Self {
+            handlers: KVec::new(),
+            flbs: KVec::new(),
+        }
+    }
+
+    /// The handler registered with this compatible string.
+    pub(crate) fn by_compatible(&self, compatible: &[u8]) -> Option<&HandlerEntry> {
+        self.handlers
+            .iter()
+            .find(|e| e.handler.compatible() == compatible)
+    }
+}
+
+/// Registers a file handler (`liveupdate_register_file_handler()`).
+pub(crate) fn register_handler(luo: &Luo, handler: Handler) -> Result {
+    {
+        let mut reg = luo.registry.lock();
+        if reg.by_compatible(handler.compatible()).is_some()
+            || reg.handlers.iter().any(|e| e.handler.addr() == handler.addr())
+        {
+            pr_err!(
+                "File handler registration failed: Compatible string '{}' already registered.\n",
+                BStr::from_bytes(handler.compatible())
+            );
+            return Err(EEXIST);
+        }
+        reg.handlers.push(
+            HandlerEntry {
+                handler,
+                flbs: KVec::new(),
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    handler.test_register();
+    Ok(())
+}
+
+/// Unregisters a file handler and unlinks its FLBs.
+pub(crate) fn unregister_handler(luo: &Luo, addr: usize) {
+    let mut reg = luo.registry.lock();
+    let Some(i) = reg.handlers.iter().position(|e| e.handler.addr() == addr) else {
+        return;
+    };
+    if let Ok(entry) = reg.handlers.remove(i) {
+        for flb in entry.flbs.iter() {
+            luo_flb::unlink(&mut reg, flb);
+        }
+    }
+}
+
+/// One preserved file of a session.
+pub(crate) struct PreservedFile {
+    handler: Handler,
+    _module: ModuleRef,
+    pub(crate) token: u64,
+    /// The file: always for outgoing files, once retrieved for incoming ones.
+    file: Option<ARef<File>>,
+    /// The handler's serialized data.
+    pub(crate) data: u64,
+    /// The handler's private pointer (outgoing only).
+    private: usize,
+    /// Key in [`Luo::preserved`] while this file holds one.
+    id: Option<usize>,
+    /// 0: not retrieved yet; 1: retrieved; negative: the (sticky) retrieve error.
+    retrieve_status: i32,
+    /// The FLBs this file holds a reference on, in the order they were taken.
+    flbs: KVec<Arc<FlbState>>,
+}
+
+impl PreservedFile {
+    fn args(&self) -> FileArgs<'_> {
+        FileArgs {
+            file: self.file.as_deref(),
+            data: self.data,
+            private: self.private,
+            retrieve_status: self.retrieve_status,
+        }
+    }
+
+    /// The handler's compatible string.
+    pub(crate) fn compatible(&self) -> &[u8] {
+        self.handler.compatible()
+    }
+}
+
+/// The files of one session.
+pub(crate) struct FileSet {
+    files: KVec<PreservedFile>,
+    /// Token to index in `files`.
+    tokens: RBTree<u64, usize>,
+}
+
+/// Removes a file's id from the set of preserved objects.
+fn forget_id(luo: &Luo, id: usize) {
+    luo.preserved.lock().remove(&id);
+}
+
+/// Records `id` as preserved; `EBUSY` if it already is.
+fn claim_id(luo: &Luo, id: usize, node: RBTreeNodeReservation<usize, ()>) -> Result {
+    let mut ids = luo.preserved.lock();
+    if ids.get(&id).is_some() {
+        return Err(EBUSY);
+    }
+    ids.insert(node.into_node(id, ()));
+    Ok(())
+}
+
+impl FileSet {
+    pub(crate) fn new() -> Self {
+        Self {
+            files: KVec::new(),
+            tokens: RBTree::new(),
+        }
+    }
+
+    /// Number of files.
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The files in preservation order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PreservedFile> {
+        self.files.iter()
+    }
+
+    /// `LIVEUPDATE_SESSION_PRESERVE_FD`.
+    pub(crate) fn preserve(&mut self, luo: &Luo, token: u64, fd: i32) -> Result {
+        if self.tokens.get(&token).is_some() {
+            return Err(EEXIST);
+        }
+        // Everything that can fail for memory is allocated before anything is done.
+        self.files.reserve(1, GFP_KERNEL)?;
+        let token_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+
+        let file = ffi::fget(fd)?;
+        let (handler, module, flbs) = find_handler(luo, &file)?;
+        let id = handler.id(&file);
+        claim_id(luo, id, id_node)?;
+        let id_guard = ScopeGuard::new(|| forget_id(luo, id));
+        luo_flb::file_preserve(&flbs)?;
+        let flb_guard = ScopeGuard::new(|| luo_flb::file_unpreserve(&flbs));
+        let (data, private) = handler.preserve(&file)?;
+        flb_guard.dismiss();
+        id_guard.dismiss();
+
+        let index = self.files.len();
+        let pushed = self.files.push(
+            PreservedFile {
+                handler,
+                _module: module,
+                token,
+                file: Some(file),
+                data,
+                private,
+                id: Some(id),
+                retrieve_status: 0,
+                flbs,
+            },
+            GFP_KERNEL,
+        );
+        // Cannot fail: capacity was reserved above.
+        if pushed.is_err() {
+            return Err(ENOMEM);
+        }
+        self.tokens.insert(token_node.into_node(token, index));
+        Ok(())
+    }
+
+    /// Unpreserves every file, last preserved first (closing an outgoing session).
+    pub(crate) fn unpreserve_all(&mut self, luo: &Luo) {
+        while let Some(f) = self.files.pop() {
+            f.handler.unpreserve(&f.args());
+            luo_flb::file_unpreserve(&f.flbs);
+            if let Some(id) = f.id {
+                forget_id(luo, id);
+            }
+        }
+        self.tokens = RBTree::new();
+    }
+
+    /// `LIVEUPDATE_SESSION_RETRIEVE_FD`: the file of `token`, re-created on first use. A failed
+    /// retrieve fails the same way every time.
+    pub(crate) fn retrieve(&mut self, luo: &Luo, token: u64) -> Result<ARef<File>> {
+        let index = *self.tokens.get(&token).ok_or(ENOENT)?;
+        let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let f = &mut self.files[index];
+        match f.retrieve_status {
+            s if s < 0 => return Err(Error::from_errno(s)),
+            s if s > 0 => return f.file.clone().ok_or(EINVAL),
+            _ => {}
+        }
+        let file = match f.handler.retrieve(f.data) {
+            Ok(file) => file,
+            Err(e) => {
+                f.retrieve_status = e.to_errno();
+                return Err(e);
+            }
+        };
+        let id = f.handler.id(&file);
+        // A retrieved object cannot be preserved again until it is finished.
+        if claim_id(luo, id, id_node).is_ok() {
+            f.id = Some(id);
+        } else {
+            pr_warn!("retrieved file of token {:#x} is already in use\n", token);
+        }
+        f.retrieve_status = 1;
+        f.file = Some(file.clone());
+        Ok(file)
+    }
+
+    /// `LIVEUPDATE_SESSION_FINISH`: asks every file whether it can finish, then finishes them
+    /// all, last first. Idempotent.
+    pub(crate) fn finish(&mut self, luo: &Luo) -> Result {
+        if self.files.iter().any(|f| !f.handler.can_finish(&f.args())) {
+            return Err(EBUSY);
+        }
+        while let Some(f) = self.files.pop() {
+            f.handler.finish(&f.args());
+            luo_flb::file_finish(luo, &f.flbs);
+            if let Some(id) = f.id {
+                forget_id(luo, id);
+            }
+        }
+        self.tokens = RBTree::new();
+        Ok(())
+    }
+
+    /// Adds a file handed over by the previous kernel (deserialization).
+    pub(crate) fn push_incoming(
+        &mut self,
+        handler: Handler,
+        module: ModuleRef,
+        token: u64,
+        data: u64,
+        flbs: KVec<Arc<FlbState>>,
+    ) -> Result {
+        if self.tokens.get(&token).is_some() {
+            return Err(EEXIST);
+        }
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let index = self.files.len();
+        self.files.push(
+            PreservedFile {
+                handler,
+                _module: module,
+                token,
+                file: None,
+                data,
+                private: 0,
+                id: None,
+                retrieve_status: 0,
+                flbs,
+            },
+            GFP_KERNEL,
+        )?;
+        self.tokens.insert(node.into_node(token, index));
+        Ok(())
+    }
+}
+
+/// The first registered handler that can preserve `file`, a reference on its module and
+/// the FLBs linked to it.
+fn find_handler(
+    luo: &Luo,
+    file: &File,
+) -> Result<(Handler, ModuleRef, KVec<Arc<FlbState>>)> {
+    let reg = luo.registry.lock();
+    let entry = reg
+        .handlers
+        .iter()
+        .find(|e| e.handler.can_preserve(file))
+        .ok_or(ENOENT)?;
+    let module = entry.handler.module_get(ENOENT)?;
+    let mut flbs = KVec::with_capacity(entry.flbs.len(), GFP_KERNEL)?;
+    for flb in entry.flbs.iter() {
+        flbs.push(flb.clone(), GFP_KERNEL)?;
+    }
+    Ok((entry.handler, module, flbs))
+}

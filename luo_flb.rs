@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! File-Lifecycle-Bound (FLB) objects: global state shared by the files of a handler.
+//!
+//! An FLB's outgoing object is created when the first file of a linked handler is preserved
+//! and destroyed when the last one is unpreserved; its data is serialized with a count at
+//! reboot. In the next kernel the incoming object is retrieved on first use and finished when
+//! the count (files that held it, plus outstanding gets) drops to zero.
+//!
+//! The C `struct liveupdate_flb` is only read (ops, compatible); its private fields are
+//! untouched, the state lives in [`FlbState`].
+
+use kernel::{
+    new_mutex,
+    prelude::*,
+    str::BStr,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+use crate::{
+    ffi::{
+        Flb,
+        ModuleRef, //
+    },
+    luo_file::{
+        FlbEntry,
+        Registry, //
+    },
+    Luo,
+};
+
+/// Most FLBs that fit one serialization page (the C implementation's `LUO_FLB_MAX`).
+pub(crate) const FLB_MAX: usize = (kernel::page::PAGE_SIZE - 16) / 64;
+
+/// Outgoing side of an FLB.
+struct Outgoing {
+    count: u64,
+    data: u64,
+    obj: usize,
+    module: Option<ModuleRef>,
+}
+
+/// Incoming side of an FLB.
+struct Incoming {
+    count: u64,
+    data: u64,
+    obj: usize,
+    /// 0: not retrieved; 1: retrieved; negative: the (sticky) retrieve error.
+    status: i32,
+    finished: bool,
+    module: Option<ModuleRef>,
+}
+
+/// The state of one registered FLB.
+#[pin_data]
+pub(crate) struct FlbState {
+    pub(crate) flb: Flb,
+    #[pin]
+    outgoing: Mutex<Outgoing>,
+    #[pin]
+    incoming: Mutex<Incoming>,
+}
+
+impl FlbState {
+    fn new(flb: Flb) -> impl PinInit<Self> {
+        pin_init!(Self {
+            flb,
+            outgoing <- new_mutex!(
+                Outgoing {
+                    count: 0,
+                    data: 0,
+                    obj: 0,
+                    module: None,
+                },
+                "luo_flb::outgoing"
+            ),
+            incoming <- new_mutex!(
+                Incoming {
+                    count: 0,
+                    data: 0,
+                    obj: 0,
+                    status: 0,
+                    finished: false,
+                    module: None,
+                },
+                "luo_flb::incoming"
+            ),
+        })
+    }
+
+    /// The outgoing data and count, if the FLB is preserved (for serialization).
+    pub(crate) fn outgoing_record(&self) -> Option<(u64, u64)> {
+        let o = self.outgoing.lock();
+        (o.count > 0).then_some((o.data, o.count))
+    }
+
+    fn preserve_one(&self) -> Result {
+        let mut o = self.outgoing.lock();
+        if o.count == 0 {
+            let module = self.flb.module_get()?;
+            let (data, obj) = self.flb.preserve()?;
+            o.data = data;
+            o.obj = obj;
+            o.module = Some(module);
+        }
+        o.count += 1;
+        Ok(())
+    }
+
+    fn put_outgoing(&self) {
+        let mut o = self.outgoing.lock();
+        if o.count == 0 {
+            pr_warn!(
+                "FLB '{}': outgoing reference underflow\n",
+                BStr::from_bytes(self.flb.compatible())
+            );
+            return;
+        }
+        o.count -= 1;
+        if o.count == 0 {
+            self.flb.unpreserve(o.data, o.obj);
+            o.data = 0;
+            o.obj = 0;
+            o.module = None;
+        }
+    }
+
+    /// Retrieves the incoming object on first use; the caller holds the lock.
+    fn retrieve_locked(&self, luo: &Luo, i: &mut Incoming) -> Result {
+        if i.finished {
+            return Err(ENODATA);
+        }
+        if i.status < 0 {
+            return Err(Error::from_errno(i.status));
+        }
+        if i.status > 0 {
+            return Ok(());
+        }
+        let (data, count) = luo.incoming_flb(self.flb.compatible())?;
+        i.data = data;
+        i.count = count;
+        let module = self.flb.module_get()?;
+        match self.flb.retrieve(data) {
+            Ok(obj) => {
+                i.obj = obj;
+                i.module = Some(module);
+                i.status = 1;
+                Ok(())
+            }
+            Err(e) => {
+                i.status = e.to_errno();
+                Err(e)
+            }
+        }
+    }
+
+    fn put_incoming(&self, luo: &Luo) {
+        let mut i = self.incoming.lock();
+        // A file can finish before anybody asked for the object: retrieve it now, so the
+        // count starts from what the previous kernel recorded (the C implementation
+        // underflows its refcount here).
+        if let Err(e) = self.retrieve_locked(luo, &mut i) {
+            pr_warn!(
+                "FLB '{}': cannot retrieve incoming object: {:?}\n",
+                BStr::from_bytes(self.flb.compatible()),
+                e
+            );
+            return;
+        }
+        if i.count == 0 {
+            pr_warn!(
+                "FLB '{}': incoming reference underflow\n",
+                BStr::from_bytes(self.flb.compatible())
+            );
+            return;
+        }
+        i.count -= 1;
+        if i.count == 0 {
+            self.flb.finish(i.data, i.obj);
+            i.data = 0;
+            i.obj = 0;
+            i.finished = true;
+            i.module = None;
+        }
+    }
+}
+
+/// Registers `flb` with the handler at `fh` (`liveupdate_register_flb()`).
+pub(crate) fn register(luo: &Luo, fh: usize, flb: Flb) -> Result {
+    let mut reg = luo.registry.lock();
+    let Some(hi) = reg.handlers.iter().position(|e| e.handler.addr() == fh) else {
+        pr_warn!("cannot register an FLB with a file handler that is not registered\n");
+        return Err(EINVAL);
+    };
+    if reg.handlers[hi].flbs.iter().any(|s| s.flb.addr() == flb.addr()) {
+        return Err(EEXIST);
+    }
+    reg.handlers[hi].flbs.reserve(1, GFP_KERNEL)?;
+    let state = match reg.flbs.iter_mut().find(|e| e.state.flb.addr() == flb.addr()) {
+        Some(e) => {
+            e.users += 1;
+            e.state.clone()
+        }
+        None => {
+            if reg.flbs.len() >= FLB_MAX {
+                return Err(ENOSPC);
+            }
+            if reg
+                .flbs
+                .iter()
+                .any(|e| e.state.flb.compatible() == flb.compatible())
+            {
+                return Err(EEXIST);
+            }
+            let state = Arc::pin_init(FlbState::new(flb), GFP_KERNEL)?;
+            reg.flbs.push(
+                FlbEntry {
+                    state: state.clone(),
+                    users: 1,
+                },
+                GFP_KERNEL,
+            )?;
+            state
+        }
+    };
+    // Cannot fail: capacity was reserved above.
+    reg.handlers[hi].flbs.push(state, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Drops one handler's link to an FLB; the FLB leaves the global list with its last user.
+pub(crate) fn unlink(reg: &mut Registry, state: &Arc<FlbState>) {
+    let Some(i) = reg
+        .flbs
+        .iter()
+        .position(|e| e.state.flb.addr() == state.flb.addr())
+    else {
+        return;
+    };
+    reg.flbs[i].users -= 1;
+    if reg.flbs[i].users == 0 {
+        let _ = reg.flbs.remove(i);
+    }
+}
+
+/// Unregisters `flb` from the handler at `fh`.
+pub(crate) fn unregister(luo: &Luo, fh: usize, flb: usize) {
+    let mut reg = luo.registry.lock();
+    let found = reg
+        .handlers
+        .iter()
+        .position(|e| e.handler.addr() == fh)
+        .and_then(|hi| {
+            let fi = reg.handlers[hi].flbs.iter().position(|s| s.flb.addr() == flb)?;
+            Some((hi, fi))
+        });
+    let Some((hi, fi)) = found else {
+        pr_warn!("Failed to unregister FLB: not found in file handler\n");
+        return;
+    };
+    if let Ok(state) = reg.handlers[hi].flbs.remove(fi) {
+        unlink(&mut reg, &state);
+    }
+}
+
+/// The registered FLB at `addr`.
+fn find(luo: &Luo, addr: usize) -> Option<Arc<FlbState>> {
+    luo.registry
+        .lock()
+        .flbs
+        .iter()
+        .find(|e| e.state.flb.addr() == addr)
+        .map(|e| e.state.clone())
+}
+
+/// `liveupdate_flb_get_outgoing()`.
+pub(crate) fn get_outgoing(luo: &Luo, addr: usize) -> Result<usize> {
+    let state = find(luo, addr).ok_or(ENOENT)?;
+    let mut o = state.outgoing.lock();
+    if o.count == 0 {
+        return Err(ENOENT);
+    }
+    o.count += 1;
+    Ok(o.obj)
+}
+
+/// `liveupdate_flb_put_outgoing()`.
+pub(crate) fn put_outgoing(luo: &Luo, addr: usize) {
+    if let Some(state) = find(luo, addr) {
+        state.put_outgoing();
+    }
+}
+
+/// `liveupdate_flb_get_incoming()`.
+pub(crate) fn get_incoming(luo: &Luo, addr: usize) -> Result<usize> {
+    let state = find(luo, addr).ok_or(ENOENT)?;
+    let mut i = state.incoming.lock();
+    state.retrieve_locked(luo, &mut i)?;
+    i.count += 1;
+    Ok(i.obj)
+}
+
+/// `liveupdate_flb_put_incoming()`.
+pub(crate) fn put_incoming(luo: &Luo, addr: usize) {
+    if let Some(state) = find(luo, addr) {
+        state.put_incoming(luo);
+    }
+}
+
+/// Takes an outgoing reference on each FLB of a file being preserved; all or nothing.
+pub(crate) fn file_preserve(flbs: &[Arc<FlbState>]) -> Result {
+    for (i, s) in flbs.iter().enumerate() {
+        if let Err(e) = s.preserve_one() {
+            for s in flbs[..i].iter().rev() {
+                s.put_outgoing();
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Drops the outgoing references of an unpreserved file, in reverse order.
+pub(crate) fn file_unpreserve(flbs: &[Arc<FlbState>]) {
+    for s in flbs.iter().rev() {
+        s.put_outgoing();
+    }
+}
+
+/// Drops the incoming references of a finished file, in reverse order.
+pub(crate) fn file_finish(luo: &Luo, flbs: &[Arc<FlbState>]) {
+    for s in flbs.iter().rev() {
+        s.put_incoming(luo);
+    }
+}

@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Sessions: named groups of preserved files, each one an anonymous-inode file.
+//!
+//! Outgoing sessions are created with `LIVEUPDATE_IOCTL_CREATE_SESSION`, receive files with
+//! `LIVEUPDATE_SESSION_PRESERVE_FD` and are serialized at reboot; closing one unpreserves its
+//! files. Incoming sessions come from the previous kernel and are taken with
+//! `LIVEUPDATE_IOCTL_RETRIEVE_SESSION`; their files come back with
+//! `LIVEUPDATE_SESSION_RETRIEVE_FD` and are released with `LIVEUPDATE_SESSION_FINISH` (or by
+//! closing the session).
+//!
+//! Outgoing sessions are kept in creation order (the serialization order) and indexed by name,
+//! so creating, looking up and removing one costs O(log n), never a list walk.
+
+use kernel::{
+    bindings,
+    fs::file::FileDescriptorReservation,
+    new_mutex,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    str::BStr,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+use crate::{
+    ffi,
+    luo_file::FileSet,
+    luo_ioctl::{
+        self,
+        always,
+        layout,
+        luo_cmd,
+        Op,
+        UCmd, //
+    },
+    Luo,
+};
+
+/// Length of the name field, NUL included.
+pub(crate) const NAME_LEN: usize = layout::NAME_LEN;
+
+/// A session name.
+///
+/// # Invariants
+///
+/// 1 to `NAME_LEN - 1` non-NUL bytes followed by zeroes up to `NAME_LEN`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SessionName([u8; NAME_LEN]);
+
+impl SessionName {
+    /// Validates a name field: a NUL must end it within the field, and it must not be empty.
+    /// Bytes after the NUL are ignored.
+    pub(crate) fn new(raw: &[u8]) -> Result<Self> {
+        let len = raw.iter().take(NAME_LEN).position(|&b| b == 0).ok_or(EINVAL)?;
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        let mut name = [0u8; NAME_LEN];
+        name[..len].copy_from_slice(&raw[..len]);
+        // INVARIANT: `len` is in `1..NAME_LEN` and the rest is zero.
+        Ok(Self(name))
+    }
+
+    /// The name without its NUL.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        &self.0[..len]
+    }
+}
+
+/// Which side of a live update a session is on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Created in this kernel; `seq` is its place in the creation order.
+    Outgoing {
+        /// Key in [`Sessions::outgoing`].
+        seq: u64,
+    },
+    /// Handed over by the previous kernel.
+    Incoming {
+        /// Whether a session fd exists for it.
+        retrieved: bool,
+    },
+    /// Closed: no longer in any table.
+    Gone,
+}
+
+/// The mutable part of a session.
+pub(crate) struct SessionInner {
+    pub(crate) dir: Direction,
+    pub(crate) files: FileSet,
+    /// Set while the session is frozen for reboot (for good after a successful reboot).
+    pub(crate) frozen: bool,
+}
+
+/// A session.
+#[pin_data]
+pub(crate) struct Session {
+    pub(crate) luo: &'static Luo,
+    pub(crate) name: SessionName,
+    #[pin]
+    pub(crate) inner: Mutex<SessionInner>,
+}
+
+impl Session {
+    fn new(luo: &'static Luo, name: SessionName, dir: Direction) -> impl PinInit<Self> {
+        pin_init!(Self {
+            luo,
+            name,
+            inner <- new_mutex!(
+                SessionInner {
+                    dir,
+                    files: FileSet::new(),
+                    frozen: false,
+                },
+                "luo_session::inner"
+            ),
+        })
+    }
+
+    /// Creates an incoming session (used by the deserializer).
+    pub(crate) fn new_incoming(
+        luo: &'static Luo,
+        name: SessionName,
+        files: FileSet,
+    ) -> Result<Arc<Self>> {
+        let s = Arc::pin_init(
+            Self::new(luo, name, Direction::Incoming { retrieved: false }),
+            GFP_KERNEL,
+        )?;
+        s.inner.lock().files = files;
+        Ok(s)
+    }
+}
+
+/// Every session of this kernel.
+pub(crate) struct Sessions {
+    next_seq: u64,
+    /// Outgoing sessions in creation order.
+    pub(crate) outgoing: RBTree<u64, Arc<Session>>,
+    /// Names of outgoing sessions.
+    names: RBTree<SessionName, u64>,
+    /// Incoming sessions that were not closed yet.
+    pub(crate) incoming: RBTree<SessionName, Arc<Session>>,
+    /// Set once reboot serialized the sessions: nothing may change any more.
+    pub(crate) frozen: bool,
+}
+
+impl Sessions {
+    pub(crate) fn new() -> Self {
+        Self {
+            next_seq: 0,
+            outgoing: RBTree::new(),
+            names: RBTree::new(),
+            incoming: RBTree::new(),
+            frozen: false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// /dev/liveupdate ioctls.
+
+fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
+    let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    let name = SessionName::new(cmd.bytes(layout::CREATE_NAME, NAME_LEN))?;
+    let luo: &'static Luo = luo;
+    let session = Arc::pin_init(
+        Session::new(luo, name, Direction::Outgoing { seq: 0 }),
+        GFP_KERNEL,
+    )?;
+    let by_seq = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    let by_name = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    {
+        let mut sessions = luo.sessions.lock();
+        if sessions.frozen {
+            return Err(EBUSY);
+        }
+        if sessions.names.get(&name).is_some() {
+            return Err(EEXIST);
+        }
+        let seq = sessions.next_seq;
+        sessions.next_seq += 1;
+        session.inner.lock().dir = Direction::Outgoing { seq };
+        sessions.outgoing.insert(by_seq.into_node(seq, session.clone()));
+        sessions.names.insert(by_name.into_node(name, seq));
+    }
+    // From here on, dropping the file (on error) removes the session again.
+    let file = ffi::session_getfile(name.as_bytes(), session.clone()).inspect_err(|_| {
+        remove_outgoing(&session);
+    })?;
+    cmd.set_i32(layout::CREATE_FD, fd.reserved_fd() as i32);
+    cmd.respond()?;
+    fd.fd_install(file);
+    Ok(0)
+}
+
+fn retrieve_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
+    let luo: &'static Luo = luo;
+    let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    // A name that is not a valid session name names no session.
+    let name = SessionName::new(cmd.bytes(layout::RETRIEVE_SESSION_NAME, NAME_LEN))
+        .map_err(|_| ENOENT)?;
+    let session = {
+        let sessions = luo.sessions.lock();
+        if sessions.frozen {
+            return Err(EBUSY);
+        }
+        sessions.incoming.get(&name).cloned().ok_or(ENOENT)?
+    };
+    let mut inner = session.inner.lock();
+    match inner.dir {
+        Direction::Incoming { retrieved: false } => {}
+        Direction::Incoming { retrieved: true } => return Err(EINVAL),
+        _ => return Err(ENOENT),
+    }
+    // Answer first: if user memory faults, nothing has happened.
+    cmd.set_i32(layout::RETRIEVE_SESSION_FD, fd.reserved_fd() as i32);
+    cmd.respond()?;
+    let file = ffi::session_getfile(name.as_bytes(), session.clone())?;
+    inner.dir = Direction::Incoming { retrieved: true };
+    drop(inner);
+    fd.fd_install(file);
+    Ok(0)
+}
+
+/// The op table of `/dev/liveupdate`.
+static DEVICE_OPS: [Op<&'static Luo>; 2] = [
+    Op {
+        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_CREATE_SESSION),
+        layout: layout::CREATE_SESSION,
+        allowed: always,
+        exec: create_session,
+    },
+    Op {
+        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_RETRIEVE_SESSION),
+        layout: layout::RETRIEVE_SESSION,
+        allowed: always,
+        exec: retrieve_session,
+    },
+];
+const _: () = assert!(luo_ioctl::table_ok(
+    &DEVICE_OPS,
+    bindings::LIVEUPDATE_CMD_BASE
+));
+
+/// An ioctl on `/dev/liveupdate`.
+pub(crate) fn device_ioctl(luo: &'static Luo, cmd: u32, arg: usize) -> Result<isize> {
+    luo_ioctl::dispatch(&DEVICE_OPS, bindings::LIVEUPDATE_CMD_BASE, &luo, cmd, arg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session fd ioctls.
+
+fn outgoing_only(s: &Session) -> Result {
+    match s.inner.lock().dir {
+        Direction::Outgoing { .. } => Ok(()),
+        _ => Err(EINVAL),
+    }
+}
+
+fn incoming_only(s: &Session) -> Result {
+    match s.inner.lock().dir {
+        Direction::Incoming { .. } => Ok(()),
+        _ => Err(EINVAL),
+    }
+}
+
+fn preserve_fd(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+    let token = cmd.u64_at(layout::PRESERVE_FD_TOKEN);
+    let fd = cmd.i32_at(layout::PRESERVE_FD_FD);
+    // The answer is the request itself: send it first, so EFAULT means nothing happened.
+    cmd.respond()?;
+    let mut inner = s.inner.lock();
+    if inner.frozen {
+        return Err(EBUSY);
+    }
+    if !matches!(inner.dir, Direction::Outgoing { .. }) {
+        return Err(EINVAL);
+    }
+    inner.files.preserve(s.luo, token, fd)?;
+    Ok(0)
+}
+
+fn retrieve_fd(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+    let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    let token = cmd.u64_at(layout::RETRIEVE_FD_TOKEN);
+    cmd.set_i32(layout::RETRIEVE_FD_FD, fd.reserved_fd() as i32);
+    cmd.respond()?;
+    let file = s.inner.lock().files.retrieve(s.luo, token)?;
+    fd.fd_install(file);
+    Ok(0)
+}
+
+fn finish(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+    if cmd.u32_at(layout::FINISH_RESERVED) != 0 {
+        return Err(EINVAL);
+    }
+    cmd.respond()?;
+    s.inner.lock().files.finish(s.luo)?;
+    Ok(0)
+}
+
+fn get_name(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+    if cmd.u32_at(layout::GET_NAME_RESERVED) != 0 {
+        return Err(EINVAL);
+    }
+    cmd.set_bytes(layout::GET_NAME_NAME, NAME_LEN, s.name.as_bytes());
+    cmd.respond()?;
+    Ok(0)
+}
+
+/// The op table of session fds.
+static SESSION_OPS: [Op<Session>; 4] = [
+    Op {
+        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_PRESERVE_FD),
+        layout: layout::PRESERVE_FD,
+        allowed: outgoing_only,
+        exec: preserve_fd,
+    },
+    Op {
+        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_RETRIEVE_FD),
+        layout: layout::RETRIEVE_FD,
+        allowed: incoming_only,
+        exec: retrieve_fd,
+    },
+    Op {
+        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_FINISH),
+        layout: layout::FINISH,
+        allowed: incoming_only,
+        exec: finish,
+    },
+    Op {
+        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_GET_NAME),
+        layout: layout::GET_NAME,
+        allowed: always,
+        exec: get_name,
+    },
+];
+const _: () = assert!(luo_ioctl::table_ok(
+    &SESSION_OPS,
+    bindings::LIVEUPDATE_CMD_SESSION_BASE
+));
+
+/// An ioctl on a session fd.
+pub(crate) fn ioctl(session: &Session, cmd: u32, arg: usize) -> Result<isize> {
+    luo_ioctl::dispatch(
+        &SESSION_OPS,
+        bindings::LIVEUPDATE_CMD_SESSION_BASE,
+        session,
+        cmd,
+        arg,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closing a session fd.
+
+/// Removes an outgoing session from the tables. Returns false if reboot froze it.
+fn remove_outgoing(session: &Arc<Session>) -> bool {
+    let mut sessions = session.luo.sessions.lock();
+    if sessions.frozen {
+        return false;
+    }
+    let mut inner = session.inner.lock();
+    if let Direction::Outgoing { seq } = inner.dir {
+        sessions.outgoing.remove(&seq);
+        sessions.names.remove(&session.name);
+        inner.dir = Direction::Gone;
+    }
+    true
+}
+
+/// The last reference to a session file went away.
+pub(crate) fn release(session: Arc<Session>) {
+    let dir = session.inner.lock().dir;
+    match dir {
+        Direction::Outgoing { .. } => {
+            // After a successful reboot serialization the session stays as it was, preserved.
+            if remove_outgoing(&session) {
+                session.inner.lock().files.unpreserve_all(session.luo);
+            }
+        }
+        Direction::Incoming { .. } => {
+            let mut inner = session.inner.lock();
+            if let Err(e) = inner.files.finish(session.luo) {
+                // Unlike the C implementation, the session is not leaked: it can be
+                // retrieved (and finished) again.
+                pr_warn!(
+                    "Unable to finish session [{}] on release: {:?}; it can be retrieved again\n",
+                    BStr::from_bytes(session.name.as_bytes()),
+                    e
+                );
+                inner.dir = Direction::Incoming { retrieved: false };
+                return;
+            }
+            inner.dir = Direction::Gone;
+            drop(inner);
+            session.luo.sessions.lock().incoming.remove(&session.name);
+        }
+        Direction::Gone => {}
+    }
+}
+
+#[cfg(CONFIG_LIVEUPDATE_RUST_KUNIT_TEST)]
+#[kernel::macros::kunit_tests(liveupdate_rust_session)]
+mod tests {
+    use super::*;
+
+    fn field(s: &[u8]) -> [u8; NAME_LEN] {
+        let mut f = [0u8; NAME_LEN];
+        f[..s.len()].copy_from_slice(s);
+        f
+    }
+
+    #[test]
+    fn names_need_a_nul_and_a_byte() {
+        assert!(SessionName::new(&field(b"")).is_err());
+        assert!(SessionName::new(&[b'X'; NAME_LEN]).is_err());
+        assert!(SessionName::new(&field(&[b'a'; 63])).is_ok());
+        assert_eq!(SessionName::new(&field(b"abc")).unwrap().as_bytes(), b"abc");
+    }
+
+    #[test]
+    fn bytes_after_the_nul_are_ignored() {
+        let mut f = field(b"abc");
+        f[10] = b'z';
+        assert!(SessionName::new(&f).unwrap() == SessionName::new(&field(b"abc")).unwrap());
+    }
+}
