@@ -305,10 +305,11 @@ impl Handler {
             extern "C" {
                 // Declared in kernel/liveupdate/luo_internal.h, defined in
                 // lib/tests/liveupdate.c.
-                fn liveupdate_test_register(fh: *mut bindings::liveupdate_file_handler);
+                // The handler is passed as `void *`: the struct is opaque to this call.
+                fn liveupdate_test_register(fh: *mut c_void);
             }
             // SAFETY: The handler is valid and registered.
-            unsafe { liveupdate_test_register(self.0.as_ptr()) };
+            unsafe { liveupdate_test_register(self.0.as_ptr().cast()) };
         }
     }
 }
@@ -524,13 +525,13 @@ const SESSION_FOPS: bindings::file_operations = bindings::file_operations {
 
 /// Returns true if live update is enabled.
 #[export]
-pub extern "C" fn liveupdate_enabled() -> bool {
+pub(crate) extern "C" fn liveupdate_enabled() -> bool {
     crate::enabled()
 }
 
 /// Called by `kernel_kexec()`: freezes and serializes every outgoing session.
 #[export]
-pub extern "C" fn liveupdate_reboot() -> c_int {
+pub(crate) extern "C" fn liveupdate_reboot() -> c_int {
     match crate::reboot() {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -543,7 +544,7 @@ pub extern "C" fn liveupdate_reboot() -> c_int {
 ///
 /// `fh` points to a handler that stays valid until it is unregistered.
 #[export]
-pub unsafe extern "C" fn liveupdate_register_file_handler(
+pub(crate) unsafe extern "C" fn liveupdate_register_file_handler(
     fh: *mut bindings::liveupdate_file_handler,
 ) -> c_int {
     let Some(luo) = crate::luo() else {
@@ -564,7 +565,7 @@ pub unsafe extern "C" fn liveupdate_register_file_handler(
 /// `fh` is a pointer passed to [`liveupdate_register_file_handler`] (or any pointer, which is
 /// then ignored).
 #[export]
-pub unsafe extern "C" fn liveupdate_unregister_file_handler(
+pub(crate) unsafe extern "C" fn liveupdate_unregister_file_handler(
     fh: *mut bindings::liveupdate_file_handler,
 ) {
     if let Some(luo) = crate::luo() {
@@ -579,7 +580,7 @@ pub unsafe extern "C" fn liveupdate_unregister_file_handler(
 /// `fh` is a registered handler (otherwise `-EINVAL`); `flb` points to an FLB that stays valid
 /// until it is unregistered.
 #[export]
-pub unsafe extern "C" fn liveupdate_register_flb(
+pub(crate) unsafe extern "C" fn liveupdate_register_flb(
     fh: *mut bindings::liveupdate_file_handler,
     flb: *mut bindings::liveupdate_flb,
 ) -> c_int {
@@ -600,7 +601,7 @@ pub unsafe extern "C" fn liveupdate_register_flb(
 ///
 /// Any pointers: they are only compared with registered ones.
 #[export]
-pub unsafe extern "C" fn liveupdate_unregister_flb(
+pub(crate) unsafe extern "C" fn liveupdate_unregister_flb(
     fh: *mut bindings::liveupdate_file_handler,
     flb: *mut bindings::liveupdate_flb,
 ) {
@@ -615,7 +616,7 @@ pub unsafe extern "C" fn liveupdate_unregister_flb(
 ///
 /// `flb` is any pointer (only compared with registered ones); `objp` is valid for writes.
 #[export]
-pub unsafe extern "C" fn liveupdate_flb_get_incoming(
+pub(crate) unsafe extern "C" fn liveupdate_flb_get_incoming(
     flb: *mut bindings::liveupdate_flb,
     objp: *mut *mut c_void,
 ) -> c_int {
@@ -640,7 +641,7 @@ pub unsafe extern "C" fn liveupdate_flb_get_incoming(
 ///
 /// `flb` is any pointer (only compared with registered ones).
 #[export]
-pub unsafe extern "C" fn liveupdate_flb_put_incoming(flb: *mut bindings::liveupdate_flb) {
+pub(crate) unsafe extern "C" fn liveupdate_flb_put_incoming(flb: *mut bindings::liveupdate_flb) {
     if let Some(luo) = crate::luo() {
         luo_flb::put_incoming(luo, Flb::addr_of(flb));
     }
@@ -652,7 +653,7 @@ pub unsafe extern "C" fn liveupdate_flb_put_incoming(flb: *mut bindings::liveupd
 ///
 /// `flb` is any pointer (only compared with registered ones); `objp` is valid for writes.
 #[export]
-pub unsafe extern "C" fn liveupdate_flb_get_outgoing(
+pub(crate) unsafe extern "C" fn liveupdate_flb_get_outgoing(
     flb: *mut bindings::liveupdate_flb,
     objp: *mut *mut c_void,
 ) -> c_int {
@@ -677,7 +678,7 @@ pub unsafe extern "C" fn liveupdate_flb_get_outgoing(
 ///
 /// `flb` is any pointer (only compared with registered ones).
 #[export]
-pub unsafe extern "C" fn liveupdate_flb_put_outgoing(flb: *mut bindings::liveupdate_flb) {
+pub(crate) unsafe extern "C" fn liveupdate_flb_put_outgoing(flb: *mut bindings::liveupdate_flb) {
     if let Some(luo) = crate::luo() {
         luo_flb::put_outgoing(luo, Flb::addr_of(flb));
     }

@@ -169,6 +169,32 @@ boot_problem() { # dir rc
 }
 
 # ------------------------------------------------------------------- tests --
+# The repository's uAPI header must be ABI-identical to the tree's, for 64-bit
+# and 32-bit (compat) user space alike.
+check_uapi() {
+	local name=uapi/liveupdate.h-identical why="" m
+	wanted "$name" || return 0
+	for m in -m64 -m32; do
+		if ! gcc $m -S -I "$hdr" -o "$RUN_DIR/uapi_tree$m.s" "$LUO_HARNESS/uapi_dump.c" ||
+		   ! gcc $m -S -I "$LUO_REPO/uapi" -I "$hdr" -o "$RUN_DIR/uapi_ours$m.s" \
+			"$LUO_HARNESS/uapi_dump.c"; then
+			why="cannot compile uapi_dump.c ($m)"
+			break
+		fi
+		grep -E '^\s+\.(quad|long)' "$RUN_DIR/uapi_tree$m.s" >"$RUN_DIR/uapi_tree$m.txt"
+		grep -E '^\s+\.(quad|long)' "$RUN_DIR/uapi_ours$m.s" >"$RUN_DIR/uapi_ours$m.txt"
+		if [ "$(wc -l <"$RUN_DIR/uapi_tree$m.txt")" -lt 50 ]; then
+			why="no facts found in the $m assembly"
+			break
+		fi
+		if ! cmp -s "$RUN_DIR/uapi_tree$m.txt" "$RUN_DIR/uapi_ours$m.txt"; then
+			why="differs from the tree's header for $m (see $RUN_DIR/uapi_*$m.txt)"
+			break
+		fi
+	done
+	if [ -n "$why" ]; then record "$name" fail "$why"; else record "$name" pass; fi
+}
+
 wanted() { grep -qE -- "$FILTER" <<<"$1"; }
 
 # A single-boot kselftest-harness program, one result per case.
@@ -201,7 +227,35 @@ run_single() { # impl program source
 		fi
 	done
 	LOGDIR[$impl/$prog]=$d
+	[ "$prog" = liveupdate ] && [ "$impl" = rust ] && report_kunit "$impl" "$d" "$problem"
 	[ "$failed" = 0 ] && [ "$KEEP" = 0 ] && rm -rf "$d"
+}
+
+# The Rust LUO's KUnit suites (liveupdate_rust_*) run at every boot; their KTAP
+# is read from the kernel log of the liveupdate program's boot.
+report_kunit() { # impl dir boot-problem
+	local impl=$1 d=$2 problem=$3 n=0 name st
+	wanted "$impl/kunit." || return 0
+	while read -r name st; do
+		n=$((n + 1))
+		LOGDIR[$impl/kunit.${name%.*}]=$d
+		if [ -n "$problem" ]; then
+			record "$impl/kunit.$name" fail "$problem"
+		elif [ "$st" = ok ]; then
+			record "$impl/kunit.$name" pass
+		else
+			record "$impl/kunit.$name" fail "KUnit case failed (see kernel log)"
+		fi
+	done < <(tr -d '\r' <"$d/kernel.log" | awk '
+		/# Subtest: liveupdate_rust_/ { suite = $NF; next }
+		suite != "" && /^[ \t]+(not )?ok [0-9]+ / {
+			st = ($1 == "not") ? "fail" : "ok"
+			c = ($1 == "not") ? $4 : $3
+			print suite "." c, st
+			next
+		}
+		suite != "" && /^(not )?ok [0-9]+ / { suite = "" }')
+	[ "$n" -gt 0 ] || record "$impl/kunit" fail "no liveupdate_rust_* KUnit suite in the kernel log"
 }
 
 # A two-kernel test: stage 1 on kernel A, kexec into kernel B, stage 2.
@@ -235,6 +289,7 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 }
 
 declare -A LOGDIR
+check_uapi
 bz() { echo "${KDIR[$1]}/arch/x86/boot/bzImage"; }
 for impl in "${impls[@]}"; do
 	run_single "$impl" liveupdate "$sel/liveupdate.c"
