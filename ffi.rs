@@ -38,7 +38,7 @@ use kernel::{
 
 use crate::{
     luo_file,
-    luo_flb,
+    luo_flb, //
     luo_session::{
         self,
         Session, //
@@ -210,7 +210,7 @@ impl Handler {
     pub(crate) fn id(&self, file: &File) -> usize {
         match self.ops().get_id {
             // SAFETY: The callback was provided by the handler for this purpose.
-            Some(f) => (unsafe { f(file.as_ptr()) }) as usize,
+            Some(f) => unsafe { f(file.as_ptr()) },
             None => file.as_ptr() as usize,
         }
     }
@@ -484,7 +484,10 @@ pub(crate) fn session_getfile(name: &[u8], session: Arc<Session>) -> Result<ARef
 /// # Safety
 ///
 /// `file` is a session file created by [`session_getfile`], being released.
-unsafe extern "C" fn session_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn session_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: The release call owns the private data, which `session_getfile` set from an
     // `Arc<Session>`.
     let session = unsafe { <Arc<Session> as ForeignOwnable>::from_foreign((*file).private_data) };
@@ -501,7 +504,7 @@ unsafe extern "C" fn session_ioctl(file: *mut bindings::file, cmd: c_uint, arg: 
     // SAFETY: The private data is an `Arc<Session>` that lives until `release`, which cannot
     // run during an ioctl on the file.
     let session = unsafe { <Arc<Session> as ForeignOwnable>::borrow((*file).private_data) };
-    match luo_session::ioctl(&session, cmd, arg as usize) {
+    match luo_session::ioctl(&session, cmd, arg) {
         Ok(ret) => ret as c_long,
         Err(e) => e.to_errno() as c_long,
     }
@@ -588,7 +591,8 @@ pub(crate) unsafe extern "C" fn liveupdate_register_flb(
         return EOPNOTSUPP.to_errno();
     };
     // SAFETY: By the caller's guarantee.
-    let res = unsafe { Flb::from_raw(flb) }.and_then(|flb| luo_flb::register(luo, fh as usize, flb));
+    let res =
+        unsafe { Flb::from_raw(flb) }.and_then(|flb| luo_flb::register(luo, fh as usize, flb));
     match res {
         Ok(()) => 0,
         Err(e) => e.to_errno(),

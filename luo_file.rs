@@ -75,7 +75,10 @@ pub(crate) fn register_handler(luo: &Luo, handler: Handler) -> Result {
     {
         let mut reg = luo.registry.lock();
         if reg.by_compatible(handler.compatible()).is_some()
-            || reg.handlers.iter().any(|e| e.handler.addr() == handler.addr())
+            || reg
+                .handlers
+                .iter()
+                .any(|e| e.handler.addr() == handler.addr())
         {
             pr_err!(
                 "File handler registration failed: Compatible string '{}' already registered.\n",
@@ -321,10 +324,7 @@ impl FileSet {
 
 /// The first registered handler that can preserve `file`, a reference on its module and
 /// the FLBs linked to it.
-fn find_handler(
-    luo: &Luo,
-    file: &File,
-) -> Result<(Handler, ModuleRef, KVec<Arc<FlbState>>)> {
+fn find_handler(luo: &Luo, file: &File) -> Result<(Handler, ModuleRef, KVec<Arc<FlbState>>)> {
     let reg = luo.registry.lock();
     let entry = reg
         .handlers

@@ -195,11 +195,19 @@ pub(crate) fn register(luo: &Luo, fh: usize, flb: Flb) -> Result {
         pr_warn!("cannot register an FLB with a file handler that is not registered\n");
         return Err(EINVAL);
     };
-    if reg.handlers[hi].flbs.iter().any(|s| s.flb.addr() == flb.addr()) {
+    if reg.handlers[hi]
+        .flbs
+        .iter()
+        .any(|s| s.flb.addr() == flb.addr())
+    {
         return Err(EEXIST);
     }
     reg.handlers[hi].flbs.reserve(1, GFP_KERNEL)?;
-    let state = match reg.flbs.iter_mut().find(|e| e.state.flb.addr() == flb.addr()) {
+    let state = match reg
+        .flbs
+        .iter_mut()
+        .find(|e| e.state.flb.addr() == flb.addr())
+    {
         Some(e) => {
             e.users += 1;
             e.state.clone()
@@ -254,7 +262,10 @@ pub(crate) fn unregister(luo: &Luo, fh: usize, flb: usize) {
         .iter()
         .position(|e| e.handler.addr() == fh)
         .and_then(|hi| {
-            let fi = reg.handlers[hi].flbs.iter().position(|s| s.flb.addr() == flb)?;
+            let fi = reg.handlers[hi]
+                .flbs
+                .iter()
+                .position(|s| s.flb.addr() == flb)?;
             Some((hi, fi))
         });
     let Some((hi, fi)) = found else {

@@ -86,10 +86,12 @@ pub(crate) mod layout {
         offset_of!(bindings::liveupdate_ioctl_retrieve_session, fd);
     pub(crate) const RETRIEVE_SESSION_NAME: usize =
         offset_of!(bindings::liveupdate_ioctl_retrieve_session, name);
-    pub(crate) const PRESERVE_FD_FD: usize = offset_of!(bindings::liveupdate_session_preserve_fd, fd);
+    pub(crate) const PRESERVE_FD_FD: usize =
+        offset_of!(bindings::liveupdate_session_preserve_fd, fd);
     pub(crate) const PRESERVE_FD_TOKEN: usize =
         offset_of!(bindings::liveupdate_session_preserve_fd, token);
-    pub(crate) const RETRIEVE_FD_FD: usize = offset_of!(bindings::liveupdate_session_retrieve_fd, fd);
+    pub(crate) const RETRIEVE_FD_FD: usize =
+        offset_of!(bindings::liveupdate_session_retrieve_fd, fd);
     pub(crate) const RETRIEVE_FD_TOKEN: usize =
         offset_of!(bindings::liveupdate_session_retrieve_fd, token);
     pub(crate) const FINISH_RESERVED: usize =

@@ -57,7 +57,11 @@ impl SessionName {
     /// Validates a name field: a NUL must end it within the field, and it must not be empty.
     /// Bytes after the NUL are ignored.
     pub(crate) fn new(raw: &[u8]) -> Result<Self> {
-        let len = raw.iter().take(NAME_LEN).position(|&b| b == 0).ok_or(EINVAL)?;
+        let len = raw
+            .iter()
+            .take(NAME_LEN)
+            .position(|&b| b == 0)
+            .ok_or(EINVAL)?;
         if len == 0 {
             return Err(EINVAL);
         }
@@ -188,7 +192,9 @@ fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
         let seq = sessions.next_seq;
         sessions.next_seq += 1;
         session.inner.lock().dir = Direction::Outgoing { seq };
-        sessions.outgoing.insert(by_seq.into_node(seq, session.clone()));
+        sessions
+            .outgoing
+            .insert(by_seq.into_node(seq, session.clone()));
         sessions.names.insert(by_name.into_node(name, seq));
     }
     // From here on, dropping the file (on error) removes the session again.
@@ -205,8 +211,8 @@ fn retrieve_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
     let luo: &'static Luo = luo;
     let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     // A name that is not a valid session name names no session.
-    let name = SessionName::new(cmd.bytes(layout::RETRIEVE_SESSION_NAME, NAME_LEN))
-        .map_err(|_| ENOENT)?;
+    let name =
+        SessionName::new(cmd.bytes(layout::RETRIEVE_SESSION_NAME, NAME_LEN)).map_err(|_| ENOENT)?;
     let session = {
         let sessions = luo.sessions.lock();
         if sessions.frozen {
