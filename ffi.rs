@@ -503,7 +503,8 @@ unsafe extern "C" fn session_release(
 unsafe extern "C" fn session_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: The private data is an `Arc<Session>` that lives until `release`, which cannot
     // run during an ioctl on the file.
-    let session = unsafe { <Arc<Session> as ForeignOwnable>::borrow((*file).private_data) };
+    let session: Arc<Session> =
+        unsafe { <Arc<Session> as ForeignOwnable>::borrow((*file).private_data) }.into();
     match luo_session::ioctl(&session, cmd, arg) {
         Ok(ret) => ret as c_long,
         Err(e) => e.to_errno() as c_long,

@@ -56,11 +56,16 @@ mod kho;
 mod luo_file;
 mod luo_flb;
 mod luo_ioctl;
+mod luo_ser;
 mod luo_session;
 
 pub(crate) use ffi::LocalModule;
 
 use luo_file::Registry;
+use luo_ser::{
+    HandOver,
+    Invalid, //
+};
 use luo_session::Sessions;
 
 const __LOG_PREFIX: &[u8] = b"luo\0";
@@ -68,7 +73,7 @@ const __LOG_PREFIX: &[u8] = b"luo\0";
 /// The state of live update in this kernel. It exists only when live update is enabled.
 #[pin_data]
 pub(crate) struct Luo {
-    /// Every session.
+    /// Every session, and the outgoing hand-over.
     #[pin]
     pub(crate) sessions: Mutex<Sessions>,
     /// File handlers and FLBs.
@@ -79,22 +84,96 @@ pub(crate) struct Luo {
     pub(crate) preserved: Mutex<RBTree<usize, ()>>,
     /// `/dev/liveupdate` is open (it is single-open).
     device_open: Atomic<bool>,
+    /// The validated hand-over of the previous kernel, if there was one.
+    handover: Option<HandOver>,
+    /// The incoming sessions were built from `handover`.
+    #[pin]
+    incoming_built: Mutex<bool>,
+    /// This kernel's live update number: the previous kernel's plus one.
+    liveupdate_num: u64,
 }
 
 impl Luo {
-    fn new() -> impl PinInit<Self> {
+    fn new(handover: Option<HandOver>) -> impl PinInit<Self> {
+        let liveupdate_num = handover.as_ref().map_or(0, |h| h.liveupdate_num) + 1;
         pin_init!(Self {
             sessions <- new_mutex!(Sessions::new(), "luo::sessions"),
             registry <- new_mutex!(Registry::new(), "luo::registry"),
             preserved <- new_mutex!(RBTree::new(), "luo::preserved"),
             device_open: Atomic::new(false),
+            handover,
+            incoming_built <- new_mutex!(false, "luo::incoming_built"),
+            liveupdate_num,
         })
     }
 
     /// The data and count the previous kernel recorded for the FLB `compatible`.
-    pub(crate) fn incoming_flb(&self, _compatible: &[u8]) -> Result<(u64, u64)> {
-        // No hand-over is parsed yet: there is no incoming FLB data.
-        Err(ENODATA)
+    pub(crate) fn incoming_flb(&self, compatible: &[u8]) -> Result<(u64, u64)> {
+        let handover = self.handover.as_ref().ok_or(ENODATA)?;
+        handover
+            .flbs
+            .iter()
+            .find(|f| f.name.as_bytes() == compatible)
+            .map(|f| (f.data, f.count))
+            .ok_or(ENOENT)
+    }
+
+    /// Builds the incoming sessions on first use.
+    fn build_incoming(&'static self) {
+        let mut built = self.incoming_built.lock();
+        if *built {
+            return;
+        }
+        *built = true;
+        if let Some(h) = self.handover.as_ref() {
+            if let Err(e) = luo_session::build_incoming(self, h) {
+                pr_err!("failed to set up the incoming sessions: {:?}\n", e);
+            }
+        }
+    }
+}
+
+/// A KHO page source for the hand-over parser: restored pages are freed when it drops.
+struct KhoPages(KVec<kho::InPage>);
+
+impl luo_ser::PageSource for KhoPages {
+    fn page(&mut self, pa: u64) -> Result<&[u8]> {
+        self.0.reserve(1, GFP_KERNEL)?;
+        self.0.push(kho::InPage::restore(pa)?, GFP_KERNEL)?;
+        Ok(self.0.last().map_or(&[], |p| p.bytes()))
+    }
+}
+
+/// Reads and validates the previous kernel's hand-over, if there is one. Invalid input is
+/// logged and ignored: this kernel then boots with no incoming sessions.
+fn parse_incoming() -> Option<HandOver> {
+    let (pa, len) = match kho::retrieve_subtree() {
+        Ok(Some(found)) => found,
+        Ok(None) => return None,
+        Err(e) => {
+            pr_err!("failed to retrieve LUO state 'LUO' from KHO: {:?}\n", e);
+            return None;
+        }
+    };
+    let result = kho::InPage::restore(pa)
+        .map_err(|e| Invalid("the LUO root is not a page the previous kernel preserved", e))
+        .and_then(|root| luo_ser::parse(&mut KhoPages(KVec::new()), root.bytes(), len));
+    match result {
+        Ok(h) => {
+            pr_info!(
+                "Retrieved live update data, liveupdate number: {}\n",
+                h.liveupdate_num
+            );
+            Some(h)
+        }
+        Err(Invalid(why, e)) => {
+            pr_err!(
+                "invalid hand-over from the previous kernel: {} ({:?}); booting without incoming sessions\n",
+                why,
+                e
+            );
+            None
+        }
     }
 }
 
@@ -120,17 +199,10 @@ pub(crate) fn enabled() -> bool {
 
 /// `liveupdate_reboot()`.
 pub(crate) fn reboot() -> Result {
-    let Some(luo) = luo() else {
-        return Ok(());
-    };
-    let sessions = luo.sessions.lock();
-    if !sessions.outgoing.is_empty() {
-        // Serialization into KHO memory is not implemented yet: refuse rather than lose the
-        // sessions across kexec.
-        pr_err!("cannot serialize sessions yet; refusing the live update\n");
-        return Err(EOPNOTSUPP);
+    match luo() {
+        Some(luo) => luo_session::serialize(luo),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Called by the `early_param("liveupdate")` glue with the parsed value.
@@ -151,7 +223,8 @@ pub extern "C" fn luo_rs_early_init() -> c_int {
     if !PARAM.load(Relaxed) {
         return 0;
     }
-    match KBox::pin_init(Luo::new(), GFP_KERNEL) {
+    let handover = parse_incoming();
+    match KBox::pin_init(Luo::new(handover), GFP_KERNEL) {
         Ok(luo) => {
             LUO.populate(luo);
             ENABLED.store(true, Release);
@@ -161,11 +234,16 @@ pub extern "C" fn luo_rs_early_init() -> c_int {
     0
 }
 
-/// `late_initcall`: registers `/dev/liveupdate`.
+/// `late_initcall`: sets up the outgoing hand-over and registers `/dev/liveupdate`.
 #[no_mangle]
 pub extern "C" fn luo_rs_late_init() -> c_int {
-    if luo().is_none() {
+    let Some(luo) = luo() else {
         return 0;
+    };
+    if let Err(e) = luo_session::setup_outgoing(luo, luo.liveupdate_num) {
+        pr_err!("failed to prepare LUO state: {:?}\n", e);
+        ENABLED.store(false, Release);
+        return e.to_errno();
     }
     let opts = MiscDeviceOptions {
         name: c"liveupdate",
@@ -195,6 +273,7 @@ impl MiscDevice for Device {
         luo.device_open
             .cmpxchg(false, true, Full)
             .map_err(|_| EBUSY)?;
+        luo.build_incoming();
         Ok(())
     }
 

@@ -33,6 +33,11 @@ use crate::{
         self,
         FlbState, //
     },
+    luo_ser::{
+        self,
+        Chain,
+        OutMem, //
+    },
     Luo,
 };
 
@@ -115,11 +120,11 @@ pub(crate) fn unregister_handler(luo: &Luo, addr: usize) {
 pub(crate) struct PreservedFile {
     handler: Handler,
     _module: ModuleRef,
-    pub(crate) token: u64,
+    token: u64,
     /// The file: always for outgoing files, once retrieved for incoming ones.
     file: Option<ARef<File>>,
     /// The handler's serialized data.
-    pub(crate) data: u64,
+    data: u64,
     /// The handler's private pointer (outgoing only).
     private: usize,
     /// Key in [`Luo::preserved`] while this file holds one.
@@ -138,11 +143,6 @@ impl PreservedFile {
             private: self.private,
             retrieve_status: self.retrieve_status,
         }
-    }
-
-    /// The handler's compatible string.
-    pub(crate) fn compatible(&self) -> &[u8] {
-        self.handler.compatible()
     }
 }
 
@@ -181,15 +181,13 @@ impl FileSet {
         self.files.len()
     }
 
-    /// The files in preservation order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &PreservedFile> {
-        self.files.iter()
-    }
-
     /// `LIVEUPDATE_SESSION_PRESERVE_FD`.
     pub(crate) fn preserve(&mut self, luo: &Luo, token: u64, fd: i32) -> Result {
         if self.tokens.get(&token).is_some() {
             return Err(EEXIST);
+        }
+        if self.files.len() >= luo_ser::MAX_FILES {
+            return Err(ENOSPC);
         }
         // Everything that can fail for memory is allocated before anything is done.
         self.files.reserve(1, GFP_KERNEL)?;
@@ -289,6 +287,46 @@ impl FileSet {
         Ok(())
     }
 
+    /// Freezes every file, first preserved first, and records it in `chain`. On failure the
+    /// files frozen so far are unfrozen again.
+    pub(crate) fn freeze<P: OutMem>(&mut self, chain: &mut Chain<P>) -> Result {
+        for i in 0..self.files.len() {
+            let f = &mut self.files[i];
+            let res = match f.handler.freeze(&f.args()) {
+                Ok(data) => {
+                    f.data = data;
+                    // A file that froze but cannot be recorded is unfrozen with the rest.
+                    chain
+                        .push_file(f.handler.compatible(), data, f.token)
+                        .map_err(|e| (e, i + 1))
+                }
+                Err(e) => {
+                    pr_warn!(
+                        "Freeze failed for token[{:#x}] handler[{}] err[{:?}]\n",
+                        f.token,
+                        BStr::from_bytes(f.handler.compatible()),
+                        e
+                    );
+                    Err((e, i))
+                }
+            };
+            if let Err((e, frozen)) = res {
+                for f in self.files[..frozen].iter() {
+                    f.handler.unfreeze(&f.args());
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unfreezes every file, first preserved first (a later part of the reboot failed).
+    pub(crate) fn unfreeze(&mut self) {
+        for f in self.files.iter() {
+            f.handler.unfreeze(&f.args());
+        }
+    }
+
     /// Adds a file handed over by the previous kernel (deserialization).
     pub(crate) fn push_incoming(
         &mut self,
@@ -320,6 +358,21 @@ impl FileSet {
         self.tokens.insert(node.into_node(token, index));
         Ok(())
     }
+}
+
+/// The registered handler for `compatible`, a reference on its module and its FLBs.
+pub(crate) fn handler_for(
+    luo: &Luo,
+    compatible: &[u8],
+) -> Result<(Handler, ModuleRef, KVec<Arc<FlbState>>)> {
+    let reg = luo.registry.lock();
+    let entry = reg.by_compatible(compatible).ok_or(ENOENT)?;
+    let module = entry.handler.module_get(ENOENT)?;
+    let mut flbs = KVec::with_capacity(entry.flbs.len(), GFP_KERNEL)?;
+    for flb in entry.flbs.iter() {
+        flbs.push(flb.clone(), GFP_KERNEL)?;
+    }
+    Ok((entry.handler, module, flbs))
 }
 
 /// The first registered handler that can preserve `file`, a reference on its module and

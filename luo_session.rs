@@ -30,7 +30,11 @@ use kernel::{
 
 use crate::{
     ffi,
-    luo_file::FileSet,
+    kho,
+    luo_file::{
+        self,
+        FileSet, //
+    },
     luo_ioctl::{
         self,
         always,
@@ -38,6 +42,12 @@ use crate::{
         luo_cmd,
         Op,
         UCmd, //
+    },
+    luo_ser::{
+        self,
+        Chain,
+        HandOver,
+        InSession, //
     },
     Luo,
 };
@@ -129,11 +139,7 @@ impl Session {
     }
 
     /// Creates an incoming session (used by the deserializer).
-    pub(crate) fn new_incoming(
-        luo: &'static Luo,
-        name: SessionName,
-        files: FileSet,
-    ) -> Result<Arc<Self>> {
+    fn new_incoming(luo: &'static Luo, name: SessionName, files: FileSet) -> Result<Arc<Self>> {
         let s = Arc::pin_init(
             Self::new(luo, name, Direction::Incoming { retrieved: false }),
             GFP_KERNEL,
@@ -143,17 +149,27 @@ impl Session {
     }
 }
 
+/// What the next kernel will find: the published root and the FLB page.
+pub(crate) struct Outgoing {
+    pub(crate) root: kho::Published,
+    pub(crate) flbs: kho::OutPage,
+}
+
 /// Every session of this kernel.
 pub(crate) struct Sessions {
     next_seq: u64,
     /// Outgoing sessions in creation order.
     pub(crate) outgoing: RBTree<u64, Arc<Session>>,
+    /// Number of outgoing sessions.
+    n_outgoing: usize,
     /// Names of outgoing sessions.
     names: RBTree<SessionName, u64>,
     /// Incoming sessions that were not closed yet.
     pub(crate) incoming: RBTree<SessionName, Arc<Session>>,
     /// Set once reboot serialized the sessions: nothing may change any more.
     pub(crate) frozen: bool,
+    /// The hand-over to the next kernel (set up at late boot).
+    pub(crate) out: Option<Outgoing>,
 }
 
 impl Sessions {
@@ -161,9 +177,11 @@ impl Sessions {
         Self {
             next_seq: 0,
             outgoing: RBTree::new(),
+            n_outgoing: 0,
             names: RBTree::new(),
             incoming: RBTree::new(),
             frozen: false,
+            out: None,
         }
     }
 }
@@ -189,8 +207,12 @@ fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
         if sessions.names.get(&name).is_some() {
             return Err(EEXIST);
         }
+        if sessions.n_outgoing >= luo_ser::MAX_SESSIONS {
+            return Err(ENOSPC);
+        }
         let seq = sessions.next_seq;
         sessions.next_seq += 1;
+        sessions.n_outgoing += 1;
         session.inner.lock().dir = Direction::Outgoing { seq };
         sessions
             .outgoing
@@ -264,21 +286,21 @@ pub(crate) fn device_ioctl(luo: &'static Luo, cmd: u32, arg: usize) -> Result<is
 // ---------------------------------------------------------------------------------------------
 // Session fd ioctls.
 
-fn outgoing_only(s: &Session) -> Result {
+fn outgoing_only(s: &Arc<Session>) -> Result {
     match s.inner.lock().dir {
         Direction::Outgoing { .. } => Ok(()),
         _ => Err(EINVAL),
     }
 }
 
-fn incoming_only(s: &Session) -> Result {
+fn incoming_only(s: &Arc<Session>) -> Result {
     match s.inner.lock().dir {
         Direction::Incoming { .. } => Ok(()),
         _ => Err(EINVAL),
     }
 }
 
-fn preserve_fd(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+fn preserve_fd(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
     let token = cmd.u64_at(layout::PRESERVE_FD_TOKEN);
     let fd = cmd.i32_at(layout::PRESERVE_FD_FD);
     // The answer is the request itself: send it first, so EFAULT means nothing happened.
@@ -294,7 +316,7 @@ fn preserve_fd(s: &Session, cmd: &mut UCmd) -> Result<isize> {
     Ok(0)
 }
 
-fn retrieve_fd(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+fn retrieve_fd(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
     let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let token = cmd.u64_at(layout::RETRIEVE_FD_TOKEN);
     cmd.set_i32(layout::RETRIEVE_FD_FD, fd.reserved_fd() as i32);
@@ -304,16 +326,53 @@ fn retrieve_fd(s: &Session, cmd: &mut UCmd) -> Result<isize> {
     Ok(0)
 }
 
-fn finish(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+fn finish(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
     if cmd.u32_at(layout::FINISH_RESERVED) != 0 {
         return Err(EINVAL);
     }
     cmd.respond()?;
-    s.inner.lock().files.finish(s.luo)?;
+    {
+        let mut inner = s.inner.lock();
+        if inner.frozen {
+            return Err(EBUSY);
+        }
+        inner.files.finish(s.luo)?;
+    }
+    reuse_as_outgoing(s);
     Ok(0)
 }
 
-fn get_name(s: &Session, cmd: &mut UCmd) -> Result<isize> {
+/// A finished incoming session becomes an empty outgoing session, which can be given files
+/// for the next live update, unless an outgoing session already has its name (then it stays
+/// an empty incoming session until it is closed).
+fn reuse_as_outgoing(s: &Arc<Session>) {
+    let (Ok(by_seq), Ok(by_name)) = (
+        RBTreeNodeReservation::new(GFP_KERNEL),
+        RBTreeNodeReservation::new(GFP_KERNEL),
+    ) else {
+        return;
+    };
+    let mut sessions = s.luo.sessions.lock();
+    if sessions.frozen
+        || sessions.names.get(&s.name).is_some()
+        || sessions.n_outgoing >= luo_ser::MAX_SESSIONS
+    {
+        return;
+    }
+    let mut inner = s.inner.lock();
+    if inner.dir != (Direction::Incoming { retrieved: true }) || inner.files.len() != 0 {
+        return;
+    }
+    sessions.incoming.remove(&s.name);
+    let seq = sessions.next_seq;
+    sessions.next_seq += 1;
+    sessions.n_outgoing += 1;
+    sessions.outgoing.insert(by_seq.into_node(seq, s.clone()));
+    sessions.names.insert(by_name.into_node(s.name, seq));
+    inner.dir = Direction::Outgoing { seq };
+}
+
+fn get_name(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
     if cmd.u32_at(layout::GET_NAME_RESERVED) != 0 {
         return Err(EINVAL);
     }
@@ -323,7 +382,7 @@ fn get_name(s: &Session, cmd: &mut UCmd) -> Result<isize> {
 }
 
 /// The op table of session fds.
-static SESSION_OPS: [Op<Session>; 4] = [
+static SESSION_OPS: [Op<Arc<Session>>; 4] = [
     Op {
         cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_PRESERVE_FD),
         layout: layout::PRESERVE_FD,
@@ -355,7 +414,7 @@ const _: () = assert!(luo_ioctl::table_ok(
 ));
 
 /// An ioctl on a session fd.
-pub(crate) fn ioctl(session: &Session, cmd: u32, arg: usize) -> Result<isize> {
+pub(crate) fn ioctl(session: &Arc<Session>, cmd: u32, arg: usize) -> Result<isize> {
     luo_ioctl::dispatch(
         &SESSION_OPS,
         bindings::LIVEUPDATE_CMD_SESSION_BASE,
@@ -378,6 +437,7 @@ fn remove_outgoing(session: &Arc<Session>) -> bool {
     if let Direction::Outgoing { seq } = inner.dir {
         sessions.outgoing.remove(&seq);
         sessions.names.remove(&session.name);
+        sessions.n_outgoing -= 1;
         inner.dir = Direction::Gone;
     }
     true
@@ -439,4 +499,137 @@ mod tests {
         f[10] = b'z';
         assert!(SessionName::new(&f).unwrap() == SessionName::new(&field(b"abc")).unwrap());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crossing kexec.
+
+/// Sets up what the next kernel will find: the root ("luo-v5", the next update number, no
+/// sessions yet) published as the "LUO" KHO subtree, and an empty FLB page.
+pub(crate) fn setup_outgoing(luo: &Luo, liveupdate_num: u64) -> Result {
+    let mut flbs = kho::OutPage::new()?;
+    luo_ser::init_flb_page(flbs.bytes());
+    let mut root = kho::OutPage::new()?;
+    luo_ser::write_root(root.bytes(), liveupdate_num, flbs.pa());
+    let root = kho::Published::new(root, luo_ser::ROOT)?;
+    luo.sessions.lock().out = Some(Outgoing { root, flbs });
+    Ok(())
+}
+
+/// Undoes the freeze of `done` (in reverse) after a later part of the reboot failed.
+fn unfreeze_all(done: &[Arc<Session>]) {
+    for s in done.iter().rev() {
+        let mut inner = s.inner.lock();
+        inner.files.unfreeze();
+        inner.frozen = false;
+    }
+}
+
+/// `liveupdate_reboot()`: freezes every outgoing session's files in preservation order and
+/// writes sessions, files and FLBs for the next kernel. All or nothing: on failure everything
+/// frozen is unfrozen, nothing is published, and the error goes back to reboot(2). On
+/// success, no session can change any more.
+pub(crate) fn serialize(luo: &Luo) -> Result {
+    let mut guard = luo.sessions.lock();
+    let sessions = &mut *guard;
+    if sessions.frozen {
+        return Ok(());
+    }
+    let Some(out) = sessions.out.as_mut() else {
+        return Ok(());
+    };
+    let mut list = KVec::with_capacity(sessions.n_outgoing, GFP_KERNEL)?;
+    for s in sessions.outgoing.values() {
+        list.push(s.clone(), GFP_KERNEL)?;
+    }
+    let mut chain = Chain::<kho::OutPage>::sessions();
+    let mut file_chains = KVec::with_capacity(list.len(), GFP_KERNEL)?;
+    for (i, s) in list.iter().enumerate() {
+        let mut inner = s.inner.lock();
+        let mut files = Chain::files();
+        let res = inner.files.freeze(&mut files).and_then(|()| {
+            chain
+                .push_session(s.name.as_bytes(), &files)
+                .inspect_err(|_| inner.files.unfreeze())
+        });
+        if let Err(e) = res {
+            drop(inner);
+            unfreeze_all(&list[..i]);
+            pr_err!(
+                "live update refused: session [{}] could not be serialized: {:?}\n",
+                BStr::from_bytes(s.name.as_bytes()),
+                e
+            );
+            return Err(e);
+        }
+        inner.frozen = true;
+        // Cannot fail: capacity for every session was reserved above.
+        if file_chains.push(files, GFP_KERNEL).is_err() {
+            drop(inner);
+            unfreeze_all(&list[..=i]);
+            return Err(ENOMEM);
+        }
+    }
+
+    // Nothing can fail from here on.
+    let mut n_flbs = 0;
+    {
+        let reg = luo.registry.lock();
+        let page = out.flbs.bytes();
+        for e in reg.flbs.iter() {
+            if let Some((data, count)) = e.state.outgoing_record() {
+                luo_ser::write_flb(page, n_flbs, e.state.flb.compatible(), data, count);
+                n_flbs += 1;
+            }
+        }
+        luo_ser::set_flb_count(page, n_flbs);
+    }
+    let n_files: u64 = file_chains.iter().map(|c| c.len()).sum();
+    luo_ser::set_root_sessions(out.root.bytes(), chain.head());
+    chain.hand_over();
+    while let Some(c) = file_chains.pop() {
+        c.hand_over();
+    }
+    sessions.frozen = true;
+    pr_info!(
+        "serialized {} sessions, {} files, {} FLBs for the next kernel\n",
+        list.len(),
+        n_files,
+        n_flbs
+    );
+    Ok(())
+}
+
+/// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
+/// its files has no registered handler.
+fn incoming_session(luo: &'static Luo, s: &InSession) -> Result<Option<Arc<Session>>> {
+    let mut files = FileSet::new();
+    for f in s.files.iter() {
+        let Ok((handler, module, flbs)) = luo_file::handler_for(luo, f.compatible.as_bytes())
+        else {
+            pr_err!(
+                "session [{}] dropped: no registered handler for compatible '{}'\n",
+                BStr::from_bytes(s.name.as_bytes()),
+                BStr::from_bytes(f.compatible.as_bytes())
+            );
+            return Ok(None);
+        };
+        files.push_incoming(handler, module, f.token, f.data, flbs)?;
+    }
+    Ok(Some(Session::new_incoming(luo, s.name, files)?))
+}
+
+/// Builds the incoming sessions from the hand-over, once, at the first open of
+/// `/dev/liveupdate` (every handler has registered by then).
+pub(crate) fn build_incoming(luo: &'static Luo, handover: &HandOver) -> Result {
+    for s in handover.sessions.iter() {
+        if let Some(session) = incoming_session(luo, s)? {
+            let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+            luo.sessions
+                .lock()
+                .incoming
+                .insert(node.into_node(session.name, session));
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
  */
 
 #include <linux/io.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 
 __rust_helper bool rust_helper_luo_try_module_get(struct module *module)
@@ -27,4 +28,9 @@ __rust_helper void *rust_helper_luo_phys_to_virt(phys_addr_t pa)
 __rust_helper phys_addr_t rust_helper_luo_virt_to_phys(const volatile void *va)
 {
 	return virt_to_phys(va);
+}
+
+__rust_helper void rust_helper_luo_folio_put(struct folio *folio)
+{
+	folio_put(folio);
 }
