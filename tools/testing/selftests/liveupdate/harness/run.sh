@@ -258,6 +258,24 @@ report_kunit() { # impl dir boot-problem
 	[ "$n" -gt 0 ] || record "$impl/kunit" fail "no liveupdate_rust_* KUnit suite in the kernel log"
 }
 
+# lib/tests/liveupdate.c's three FLBs must cross every two-kernel test: preserved
+# in stage 1, found with the right data in stage 2 and finished there.
+flb_problem() { # kernel.log
+	local log i what
+	log=$(tr -d '\r' <"$1")
+	if grep -q "liveupdate test: .*ERROR" <<<"$log"; then
+		grep -m 1 "liveupdate test: .*ERROR" <<<"$log"
+		return
+	fi
+	for i in 0 1 2; do
+		for what in "preserve was triggered" "found flb data from the previous boot" \
+			    "finish was triggered"; do
+			grep -q "liveupdate-test-flb-v$i: $what" <<<"$log" ||
+				{ echo "FLB liveupdate-test-flb-v$i: no '$what' in the kernel log"; return; }
+		done
+	done
+}
+
 # A two-kernel test: stage 1 on kernel A, kexec into kernel B, stage 2.
 run_kexec() { # name test kernelA kernelB [cmdline]
 	local name=$1 t=$2 ka=$3 kb=$4 extra=${5:-} d="$RUN_DIR/$1" rc problem out
@@ -277,6 +295,8 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 			problem="stage 2 did not succeed: $(grep -E 'LUO-HARNESS: (stage 2 exit|reboot)' <<<"$out" | tail -n 1)"
 		elif ! grep -q "TEST PASSED" <<<"$out"; then
 			problem="no 'TEST PASSED' from stage 2"
+		else
+			problem=$(flb_problem "$d/kernel.log")
 		fi
 	fi
 	LOGDIR[$name]=$d
