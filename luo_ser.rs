@@ -36,9 +36,9 @@ use crate::luo_session::SessionName;
 /// Size of a block header.
 const HDR: usize = size_of::<bindings::kho_block_header_ser>();
 /// Size of a session entry.
-const SESSION: usize = size_of::<bindings::luo_session_ser>();
+const SESSION_SER: usize = size_of::<bindings::luo_session_ser>();
 /// Size of a file entry.
-const FILE: usize = size_of::<bindings::luo_file_ser>();
+const FILE_SER: usize = size_of::<bindings::luo_file_ser>();
 /// Size of the FLB page header and of an FLB entry.
 const FLB_HDR: usize = size_of::<bindings::luo_flb_header_ser>();
 const FLB: usize = size_of::<bindings::luo_flb_ser>();
@@ -54,8 +54,8 @@ pub(crate) const fn capacity(entry: usize) -> usize {
     (PAGE_SIZE - HDR) / entry
 }
 /// Most sessions, and most files in one session, the format can carry.
-pub(crate) const MAX_SESSIONS: usize = MAX_BLOCKS * capacity(SESSION);
-pub(crate) const MAX_FILES: usize = MAX_BLOCKS * capacity(FILE);
+pub(crate) const MAX_SESSIONS: usize = MAX_BLOCKS * capacity(SESSION_SER);
+pub(crate) const MAX_FILES: usize = MAX_BLOCKS * capacity(FILE_SER);
 /// Most FLB entries in the FLB page.
 pub(crate) const MAX_FLBS: usize = (PAGE_SIZE - FLB_HDR) / FLB;
 
@@ -200,6 +200,9 @@ fn walk<S: PageSource>(
         if blocks > MAX_BLOCKS {
             return bad("a block chain is longer than 10000 blocks");
         }
+        if pa % PAGE_SIZE as u64 != 0 {
+            return bad("a block address is not page-aligned");
+        }
         if seen.get(&pa).is_some() {
             return bad("a block chain loops");
         }
@@ -242,7 +245,7 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
     // so that no two pages are borrowed from `src` at once.
     let mut heads: KVec<(SessionName, u64, u64)> = KVec::new();
     let mut names: RBTree<SessionName, ()> = RBTree::new();
-    walk(src, sessions_pa, SESSION, |e| {
+    walk(src, sessions_pa, SESSION_SER, |e| {
         let Ok(name) = SessionName::new(&e[S_NAME..S_NAME + NAME_LEN]) else {
             return bad("a session name is empty or not terminated");
         };
@@ -262,7 +265,7 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
     for (name, files_pa, count) in heads.iter() {
         let mut files = KVec::with_capacity(*count as usize, GFP_KERNEL).map_err(oom)?;
         let mut tokens: RBTree<u64, ()> = RBTree::new();
-        let n = walk(src, *files_pa, FILE, |e| {
+        let n = walk(src, *files_pa, FILE_SER, |e| {
             let Ok(compatible) = Compat::parse(&e[F_COMPAT..F_COMPAT + COMPAT_LEN]) else {
                 return bad("a file's handler name is empty or not terminated");
             };
@@ -385,12 +388,12 @@ impl<P: OutMem> Chain<P> {
 
     /// The chain for session entries.
     pub(crate) fn sessions() -> Self {
-        Self::new(SESSION)
+        Self::new(SESSION_SER)
     }
 
     /// The chain for file entries.
     pub(crate) fn files() -> Self {
-        Self::new(FILE)
+        Self::new(FILE_SER)
     }
 
     /// A zeroed slot for the next entry, in a new page if the last one is full.
@@ -491,4 +494,248 @@ pub(crate) fn write_flb(page: &mut [u8], index: usize, name: &[u8], data: u64, c
 /// Sets the number of FLB records in the FLB page.
 pub(crate) fn set_flb_count(page: &mut [u8], count: usize) {
     wr64(page, FH_COUNT, count.min(MAX_FLBS) as u64);
+}
+
+#[cfg(CONFIG_LIVEUPDATE_RUST_KUNIT_TEST)]
+#[kernel::macros::kunit_tests(liveupdate_rust_handover)]
+mod tests {
+    use super::*;
+
+    /// Pages by fake physical address; each can be taken once, like KHO restores them.
+    struct Fake {
+        pages: KVec<(u64, KVec<u8>)>,
+        taken: KVec<u64>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            Self {
+                pages: KVec::new(),
+                taken: KVec::new(),
+            }
+        }
+
+        /// Adds a zeroed page at `pa` and returns it.
+        fn add(&mut self, pa: u64) -> &mut [u8] {
+            let mut v = KVec::new();
+            v.extend_with(PAGE_SIZE, 0u8, GFP_KERNEL).unwrap();
+            self.pages.push((pa, v), GFP_KERNEL).unwrap();
+            let last = self.pages.len() - 1;
+            &mut self.pages[last].1
+        }
+    }
+
+    impl PageSource for Fake {
+        fn page(&mut self, pa: u64) -> Result<&[u8]> {
+            if self.taken.contains(&pa) {
+                return Err(EINVAL);
+            }
+            self.taken.push(pa, GFP_KERNEL)?;
+            self.pages
+                .iter()
+                .find(|(p, _)| *p == pa)
+                .map(|(_, v)| &v[..])
+                .ok_or(EINVAL)
+        }
+    }
+
+    const SESS: u64 = 0x10000;
+    const FILES: u64 = 0x20000;
+    const FLBS: u64 = 0x30000;
+
+    fn root(sessions: u64, flbs: u64) -> [u8; ROOT] {
+        let mut r = [0u8; ROOT];
+        write_root(&mut r, 41, flbs);
+        set_root_sessions(&mut r, sessions);
+        r
+    }
+
+    fn session(page: &mut [u8], i: usize, name: &[u8], files: u64, count: u64) {
+        let e = &mut page[HDR + i * SESSION_SER..HDR + (i + 1) * SESSION_SER];
+        e[S_NAME..S_NAME + name.len()].copy_from_slice(name);
+        wr64(e, S_FILES, files);
+        wr64(e, S_COUNT, count);
+    }
+
+    fn file(page: &mut [u8], i: usize, compat: &[u8], data: u64, token: u64) {
+        let e = &mut page[HDR + i * FILE_SER..HDR + (i + 1) * FILE_SER];
+        e[F_COMPAT..F_COMPAT + compat.len()].copy_from_slice(compat);
+        wr64(e, F_DATA, data);
+        wr64(e, F_TOKEN, token);
+    }
+
+    /// A valid hand-over: "a" with two files, "b" empty, two FLBs.
+    fn valid() -> Fake {
+        let mut f = Fake::new();
+        let p = f.add(SESS);
+        wr64(p, HDR_COUNT, 2);
+        session(p, 0, b"a", FILES, 2);
+        session(p, 1, b"b", 0, 0);
+        let p = f.add(FILES);
+        wr64(p, HDR_COUNT, 2);
+        file(p, 0, b"memfd-v2", 7, 100);
+        file(p, 1, b"memfd-v2", 8, 200);
+        let p = f.add(FLBS);
+        init_flb_page(p);
+        write_flb(p, 0, b"flb-0", 0xfeed, 3);
+        write_flb(p, 1, b"flb-1", 0xbeef, 1);
+        set_flb_count(p, 2);
+        f
+    }
+
+    fn rejects(mut f: Fake, r: &[u8]) -> bool {
+        parse(&mut f, r, r.len()).is_err()
+    }
+
+    #[test]
+    fn a_valid_hand_over_is_read_whole() {
+        let mut f = valid();
+        let r = root(SESS, FLBS);
+        let h = parse(&mut f, &r, ROOT).ok().unwrap();
+        assert_eq!(h.liveupdate_num, 41);
+        assert_eq!(h.sessions.len(), 2);
+        assert_eq!(h.sessions[0].name.as_bytes(), b"a");
+        assert_eq!(h.sessions[0].files.len(), 2);
+        assert_eq!(h.sessions[0].files[1].token, 200);
+        assert_eq!(h.sessions[0].files[1].data, 8);
+        assert_eq!(h.sessions[0].files[0].compatible.as_bytes(), b"memfd-v2");
+        assert_eq!(h.sessions[1].files.len(), 0);
+        assert_eq!(h.flbs.len(), 2);
+        assert_eq!(h.flbs[0].name.as_bytes(), b"flb-0");
+        assert_eq!(h.flbs[0].count, 3);
+    }
+
+    #[test]
+    fn no_sessions_and_no_flbs_is_valid() {
+        let mut f = Fake::new();
+        let r = root(0, 0);
+        let h = parse(&mut f, &r, ROOT).ok().unwrap();
+        assert_eq!(h.sessions.len(), 0);
+        assert_eq!(h.flbs.len(), 0);
+    }
+
+    #[test]
+    fn a_truncated_root_is_rejected() {
+        let r = root(SESS, FLBS);
+        let mut f = valid();
+        assert!(parse(&mut f, &r, ROOT - 1).is_err());
+        assert!(rejects(valid(), &r[..ROOT - 8]));
+    }
+
+    #[test]
+    fn a_foreign_compatible_is_rejected() {
+        let mut r = root(SESS, FLBS);
+        r[5] = b'4';
+        assert!(rejects(valid(), &r));
+        let mut r = root(SESS, FLBS);
+        r[6] = b'x';
+        assert!(rejects(valid(), &r));
+    }
+
+    #[test]
+    fn oversized_counts_are_rejected() {
+        let mut f = valid();
+        wr64(f.pages[0].1.as_mut_slice(), HDR_COUNT, capacity(SESSION_SER) as u64 + 1);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        wr64(f.pages[1].1.as_mut_slice(), HDR_COUNT, u64::MAX);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        set_flb_count(f.pages[2].1.as_mut_slice(), MAX_FLBS);
+        wr64(f.pages[2].1.as_mut_slice(), FH_COUNT, MAX_FLBS as u64 + 1);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn cyclic_chains_are_rejected() {
+        let mut f = valid();
+        wr64(f.pages[0].1.as_mut_slice(), HDR_NEXT, SESS);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        wr64(f.pages[1].1.as_mut_slice(), HDR_NEXT, FILES);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn out_of_range_addresses_are_rejected() {
+        assert!(rejects(valid(), &root(0x50000, FLBS)));
+        assert!(rejects(valid(), &root(SESS, 0x50000)));
+        assert!(rejects(valid(), &root(SESS + 8, FLBS)));
+        let mut f = valid();
+        wr64(f.pages[0].1.as_mut_slice(), HDR_NEXT, 0x123000);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        wr64(&mut f.pages[0].1[HDR..HDR + SESSION_SER], S_FILES, 0x77000);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn zero_count_blocks_carry_nothing() {
+        // The C writer can leave an empty block at the end of a chain: accepted.
+        let mut f = valid();
+        wr64(f.pages[0].1.as_mut_slice(), HDR_NEXT, 0x40000);
+        f.add(0x40000);
+        assert!(parse(&mut f, &root(SESS, FLBS), ROOT).is_ok());
+        // But an empty file chain cannot stand for a non-zero count.
+        let mut f = valid();
+        wr64(f.pages[1].1.as_mut_slice(), HDR_COUNT, 0);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn file_counts_must_add_up() {
+        let mut f = valid();
+        wr64(&mut f.pages[0].1[HDR..HDR + SESSION_SER], S_COUNT, 3);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        wr64(&mut f.pages[0].1[HDR..HDR + SESSION_SER], S_COUNT, 1);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        wr64(&mut f.pages[0].1[HDR + SESSION_SER..HDR + 2 * SESSION_SER], S_COUNT, 1);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn unterminated_and_empty_strings_are_rejected() {
+        let mut f = valid();
+        f.pages[0].1[HDR + S_NAME..HDR + S_NAME + NAME_LEN].fill(b'X');
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        f.pages[0].1[HDR + S_NAME] = 0;
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        f.pages[1].1[HDR + F_COMPAT..HDR + F_COMPAT + COMPAT_LEN].fill(b'm');
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        f.pages[2].1[FLB_HDR + FLB_NAME..FLB_HDR + FLB_NAME + COMPAT_LEN].fill(b'f');
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn duplicates_are_rejected() {
+        let mut f = valid();
+        f.pages[0].1[HDR + SESSION_SER + S_NAME] = b'a';
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        wr64(&mut f.pages[1].1[HDR + FILE_SER..HDR + 2 * FILE_SER], F_TOKEN, 100);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        f.pages[2].1[FLB_HDR + FLB + FLB_NAME + 4] = b'0';
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn the_flb_page_must_be_one_page() {
+        let mut f = valid();
+        wr64(f.pages[2].1.as_mut_slice(), FH_PGCNT, 2);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn capacities_match_the_c_implementation() {
+        assert_eq!(capacity(SESSION_SER), 51);
+        assert_eq!(capacity(FILE_SER), 63);
+        assert_eq!(MAX_FLBS, 63);
+        assert_eq!(ROOT, 32);
+    }
 }
