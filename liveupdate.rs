@@ -53,6 +53,8 @@ use kernel::{
 
 mod ffi;
 mod kho;
+#[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+mod luo_fault;
 mod luo_file;
 mod luo_flb;
 mod luo_ioctl;

@@ -292,7 +292,11 @@ impl FileSet {
     pub(crate) fn freeze<P: OutMem>(&mut self, chain: &mut Chain<P>) -> Result {
         for i in 0..self.files.len() {
             let f = &mut self.files[i];
-            let res = match f.handler.freeze(&f.args()) {
+            #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+            let frozen = crate::luo_fault::freeze().and_then(|()| f.handler.freeze(&f.args()));
+            #[cfg(not(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT))]
+            let frozen = f.handler.freeze(&f.args());
+            let res = match frozen {
                 Ok(data) => {
                     f.data = data;
                     // A file that froze but cannot be recorded is unfrozen with the rest.

@@ -46,3 +46,22 @@ static int __init luo_late_init(void)
 	return luo_rs_late_init();
 }
 late_initcall(luo_late_init);
+
+#ifdef CONFIG_LIVEUPDATE_RUST_FAULT_INJECT
+void luo_rs_set_fail_freeze(unsigned int n);
+
+static int __init luo_fail_freeze_param(char *buf)
+{
+	unsigned int n;
+	int err;
+
+	err = kstrtouint(buf, 0, &n);
+	if (err)
+		return err;
+
+	luo_rs_set_fail_freeze(n);
+
+	return 0;
+}
+early_param("luo_rs_fail_freeze", luo_fail_freeze_param);
+#endif

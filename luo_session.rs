@@ -538,6 +538,8 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
     let Some(out) = sessions.out.as_mut() else {
         return Ok(());
     };
+    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+    crate::luo_fault::reboot_starts();
     let mut list = KVec::with_capacity(sessions.n_outgoing, GFP_KERNEL)?;
     for s in sessions.outgoing.values() {
         list.push(s.clone(), GFP_KERNEL)?;

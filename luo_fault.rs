@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Fault injection for the test suite (`CONFIG_LIVEUPDATE_RUST_FAULT_INJECT` only).
+//!
+//! `luo_rs_fail_freeze=N` makes the freeze of the N-th file of a reboot fail once, with
+//! `EAGAIN`, as if its handler had refused; the test then checks that reboot(2) returned the
+//! error, that every session is usable again, and that a second reboot succeeds.
+
+use kernel::{
+    prelude::*,
+    sync::atomic::{
+        ordering::Relaxed,
+        Atomic, //
+    },
+};
+
+/// The file whose freeze fails (1-based), 0 for none.
+static FAIL_FREEZE: Atomic<u32> = Atomic::new(0);
+/// Files frozen so far in this reboot attempt.
+static FROZEN: Atomic<u32> = Atomic::new(0);
+
+/// Called by the `luo_rs_fail_freeze=` glue.
+#[no_mangle]
+pub(crate) extern "C" fn luo_rs_set_fail_freeze(n: u32) {
+    FAIL_FREEZE.store(n, Relaxed);
+}
+
+/// A reboot attempt starts.
+pub(crate) fn reboot_starts() {
+    FROZEN.store(0, Relaxed);
+}
+
+/// Called before each file's freeze; fails once, at the chosen file.
+pub(crate) fn freeze() -> Result {
+    let n = FROZEN.load(Relaxed) + 1;
+    FROZEN.store(n, Relaxed);
+    if n == FAIL_FREEZE.load(Relaxed) {
+        FAIL_FREEZE.store(0, Relaxed);
+        pr_warn!("fault injection: failing the freeze of file {}\n", n);
+        return Err(EAGAIN);
+    }
+    Ok(())
+}
