@@ -296,7 +296,7 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 			problem="stage 2 did not succeed: $(grep -E 'LUO-HARNESS: (stage 2 exit|reboot)' <<<"$out" | tail -n 1)"
 		elif ! grep -q "TEST PASSED" <<<"$out"; then
 			problem="no 'TEST PASSED' from stage 2"
-		else
+		elif ! harness_line "$t" | grep -q 'flb=no'; then
 			problem=$(flb_problem "$d/kernel.log")
 		fi
 	fi
@@ -310,7 +310,8 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 }
 
 # Own tests may restrict where they run and add to the kernel command line with
-# a comment line "HARNESS: impls=rust cmdline=..." (both optional).
+# a comment line "HARNESS: impls=rust cmdline=..." (both optional); "flb=no"
+# skips the FLB check for a test that preserves no file.
 harness_line() { # test
 	local f="$LUO_TESTS/tests/kexec/$1.c"
 	[ -e "$f" ] && sed -n 's/.*HARNESS: //p' "$f" | head -n 1
