@@ -103,7 +103,7 @@ impl Published {
         // SAFETY: `name` is NUL-terminated; the page stays preserved and allocated until
         // `drop` removes the subtree.
         to_result(unsafe {
-            bindings::kho_add_subtree(name.as_ptr().cast(), page.ptr.as_ptr().cast(), len)
+            bindings::kho_add_subtree(name.as_char_ptr(), page.ptr.as_ptr().cast(), len)
         })?;
         // INVARIANT: Just registered.
         Ok(Self { page })
@@ -128,7 +128,8 @@ pub(crate) fn retrieve_subtree() -> Result<Option<(u64, usize)>> {
     let mut pa: bindings::phys_addr_t = 0;
     let mut len: usize = 0;
     // SAFETY: The name is NUL-terminated and both outputs are valid for writes.
-    let err = unsafe { bindings::kho_retrieve_subtree(subtree_name().as_ptr().cast(), &mut pa, &mut len) };
+    let err =
+        unsafe { bindings::kho_retrieve_subtree(subtree_name().as_char_ptr(), &mut pa, &mut len) };
     if err == ENOENT.to_errno() {
         return Ok(None);
     }

@@ -158,7 +158,12 @@ fn parse_incoming() -> Option<HandOver> {
         }
     };
     let result = kho::InPage::restore(pa)
-        .map_err(|e| Invalid("the LUO root is not a page the previous kernel preserved", e))
+        .map_err(|e| {
+            Invalid(
+                "the LUO root is not a page the previous kernel preserved",
+                e,
+            )
+        })
         .and_then(|root| luo_ser::parse(&mut KhoPages(KVec::new()), root.bytes(), len));
     match result {
         Ok(h) => {

@@ -10,10 +10,7 @@
 #include <linux/init.h>
 #include <linux/kstrtox.h>
 
-/* Defined in liveupdate.rs. */
-void luo_rs_set_enabled(bool enabled);
-int luo_rs_early_init(void);
-int luo_rs_late_init(void);
+#include "luo_glue.h"
 
 static int __init early_liveupdate_param(char *buf)
 {
@@ -48,7 +45,6 @@ static int __init luo_late_init(void)
 late_initcall(luo_late_init);
 
 #ifdef CONFIG_LIVEUPDATE_RUST_FAULT_INJECT
-void luo_rs_set_fail_freeze(unsigned int n);
 
 static int __init luo_fail_freeze_param(char *buf)
 {

@@ -24,12 +24,7 @@ use core::mem::{
     size_of, //
 };
 
-use kernel::{
-    bindings,
-    page::PAGE_SIZE,
-    prelude::*,
-    rbtree::RBTree,
-};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*, rbtree::RBTree};
 
 use crate::luo_session::SessionName;
 
@@ -115,7 +110,11 @@ pub(crate) struct Compat {
 
 impl Compat {
     fn parse(raw: &[u8]) -> Result<Self> {
-        let len = raw.iter().take(COMPAT_LEN).position(|&b| b == 0).ok_or(EINVAL)?;
+        let len = raw
+            .iter()
+            .take(COMPAT_LEN)
+            .position(|&b| b == 0)
+            .ok_or(EINVAL)?;
         if len == 0 {
             return Err(EINVAL);
         }
@@ -206,7 +205,8 @@ fn walk<S: PageSource>(
         if seen.get(&pa).is_some() {
             return bad("a block chain loops");
         }
-        seen.try_create_and_insert(pa, (), GFP_KERNEL).map_err(oom)?;
+        seen.try_create_and_insert(pa, (), GFP_KERNEL)
+            .map_err(oom)?;
         let page = src
             .page(pa)
             .map_err(|e| Invalid("a block is not a page the previous kernel preserved", e))?;
@@ -252,7 +252,9 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
         if names.get(&name).is_some() {
             return bad("two sessions have the same name");
         }
-        names.try_create_and_insert(name, (), GFP_KERNEL).map_err(oom)?;
+        names
+            .try_create_and_insert(name, (), GFP_KERNEL)
+            .map_err(oom)?;
         let (files, count) = (rd64(e, S_FILES), rd64(e, S_COUNT));
         if (files == 0) != (count == 0) || count > MAX_FILES as u64 {
             return bad("a session's file count does not match its file chain");
@@ -273,7 +275,9 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
             if tokens.get(&token).is_some() {
                 return bad("two files of a session have the same token");
             }
-            tokens.try_create_and_insert(token, (), GFP_KERNEL).map_err(oom)?;
+            tokens
+                .try_create_and_insert(token, (), GFP_KERNEL)
+                .map_err(oom)?;
             if files.len() as u64 >= *count {
                 return bad("a session's file chain holds more files than its count");
             }
@@ -298,9 +302,12 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
 
     let mut flbs = KVec::new();
     if flbs_pa != 0 {
-        let page = src
-            .page(flbs_pa)
-            .map_err(|e| Invalid("the FLB page is not a page the previous kernel preserved", e))?;
+        let page = src.page(flbs_pa).map_err(|e| {
+            Invalid(
+                "the FLB page is not a page the previous kernel preserved",
+                e,
+            )
+        })?;
         if page.len() < PAGE_SIZE {
             return bad("the FLB page is shorter than a page");
         }
@@ -635,7 +642,11 @@ mod tests {
     #[test]
     fn oversized_counts_are_rejected() {
         let mut f = valid();
-        wr64(f.pages[0].1.as_mut_slice(), HDR_COUNT, capacity(SESSION_SER) as u64 + 1);
+        wr64(
+            f.pages[0].1.as_mut_slice(),
+            HDR_COUNT,
+            capacity(SESSION_SER) as u64 + 1,
+        );
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
         wr64(f.pages[1].1.as_mut_slice(), HDR_COUNT, u64::MAX);
@@ -691,7 +702,11 @@ mod tests {
         wr64(&mut f.pages[0].1[HDR..HDR + SESSION_SER], S_COUNT, 1);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        wr64(&mut f.pages[0].1[HDR + SESSION_SER..HDR + 2 * SESSION_SER], S_COUNT, 1);
+        wr64(
+            &mut f.pages[0].1[HDR + SESSION_SER..HDR + 2 * SESSION_SER],
+            S_COUNT,
+            1,
+        );
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
@@ -717,7 +732,11 @@ mod tests {
         f.pages[0].1[HDR + SESSION_SER + S_NAME] = b'a';
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        wr64(&mut f.pages[1].1[HDR + FILE_SER..HDR + 2 * FILE_SER], F_TOKEN, 100);
+        wr64(
+            &mut f.pages[1].1[HDR + FILE_SER..HDR + 2 * FILE_SER],
+            F_TOKEN,
+            100,
+        );
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
         f.pages[2].1[FLB_HDR + FLB + FLB_NAME + 4] = b'0';

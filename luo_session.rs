@@ -49,7 +49,7 @@ use crate::{
         HandOver,
         InSession, //
     },
-    Luo,
+    Luo, //
 };
 
 /// Length of the name field, NUL included.

@@ -25,7 +25,7 @@ __rust_helper void *rust_helper_luo_phys_to_virt(phys_addr_t pa)
 	return phys_to_virt(pa);
 }
 
-__rust_helper phys_addr_t rust_helper_luo_virt_to_phys(volatile void *va)
+__rust_helper phys_addr_t rust_helper_luo_virt_to_phys(void *va)
 {
 	return virt_to_phys(va);
 }

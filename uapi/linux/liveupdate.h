@@ -2,7 +2,7 @@
 /*
  * Live Update Orchestrator uAPI, as implemented by the Rust LUO.
  *
- * ABI-identical to Linux 7.3's include/uapi/linux/liveupdate.h: the same
+ * ABI-identical to the uAPI header of Linux 7.3's LUO: the same
  * ioctl type, command numbers, struct sizes and field offsets. The harness
  * checks the identity against the kernel tree it builds.
  */
