@@ -325,8 +325,42 @@ harness_cmdline() { # test
 	harness_line "$1" | grep -o 'cmdline=.*' | cut -d= -f2-
 }
 
+# Lints of our sources: rustfmt, clippy (a CLIPPY=1 build of our directory) and
+# checkpatch, each its own test.
+check_lint() {
+	local f out
+	local rs=("$LUO_REPO"/*.rs)
+	local c=("$LUO_REPO"/*.c "$LUO_REPO"/*.h "$LUO_REPO"/uapi/linux/*.h)
+	if wanted lint/rustfmt; then
+		if out=$("$LUO_RUSTFMT" --edition 2021 --config-path "$src/.rustfmt.toml" \
+				--check "${rs[@]}" 2>&1); then
+			record lint/rustfmt pass
+		else
+			record lint/rustfmt fail "$(grep -m 1 '^Diff in' <<<"$out")"
+		fi
+	fi
+	if wanted lint/checkpatch; then
+		out=$("$src/scripts/checkpatch.pl" --no-tree --terse -f "${c[@]}" "${rs[@]}" 2>&1 |
+			grep -E '(WARNING|ERROR|CHECK):' | head -n 1)
+		if [ -z "$out" ]; then record lint/checkpatch pass; else record lint/checkpatch fail "$out"; fi
+	fi
+	if wanted lint/clippy && [ -n "${KDIR[rust]:-}" ]; then
+		touch "$src/$LUO_TREE_SUBDIR/liveupdate.rs"
+		luo_make "$src" "${KDIR[rust]}" CLIPPY=1 "$LUO_TREE_SUBDIR/" >"$RUN_DIR/clippy.log" 2>&1
+		f=$(grep -m 1 -E '^(warning|error)' "$RUN_DIR/clippy.log")
+		if [ -n "$f" ]; then
+			record lint/clippy fail "$f (see $RUN_DIR/clippy.log)"
+		elif ! grep -q "RUSTC.*$LUO_TREE_SUBDIR/liveupdate.o\|CLIPPY.*liveupdate.o" "$RUN_DIR/clippy.log"; then
+			record lint/clippy fail "our crate was not rebuilt (see $RUN_DIR/clippy.log)"
+		else
+			record lint/clippy pass
+		fi
+	fi
+}
+
 declare -A LOGDIR
 check_uapi
+check_lint
 bz() { echo "${KDIR[$1]}/arch/x86/boot/bzImage"; }
 for impl in "${impls[@]}"; do
 	run_single "$impl" liveupdate "$sel/liveupdate.c"
