@@ -25,6 +25,35 @@ pub(crate) extern "C" fn luo_rs_set_fail_freeze(n: u32) {
     FAIL_FREEZE.store(n, Relaxed);
 }
 
+/// The field `luo_rs_damage=` names (NUL-padded), empty for none.
+static DAMAGE: kernel::sync::SetOnce<[u8; 16]> = kernel::sync::SetOnce::new();
+
+/// Called by the `luo_rs_damage=` glue with the parameter's value.
+///
+/// # Safety
+///
+/// `value` is a NUL-terminated string.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn luo_rs_set_damage(value: *const kernel::ffi::c_char) {
+    // SAFETY: By the caller's guarantee.
+    let v = unsafe { CStr::from_char_ptr(value) }.to_bytes();
+    let mut kind = [0u8; 16];
+    let n = v.len().min(kind.len() - 1);
+    kind[..n].copy_from_slice(&v[..n]);
+    DAMAGE.populate(kind);
+}
+
+/// The field to damage at reboot, if any.
+pub(crate) fn damage_kind() -> &'static [u8] {
+    match DAMAGE.as_ref() {
+        Some(k) => {
+            let n = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+            &k[..n]
+        }
+        None => &[],
+    }
+}
+
 /// A reboot attempt starts.
 pub(crate) fn reboot_starts() {
     FROZEN.store(0, Relaxed);

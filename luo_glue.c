@@ -60,4 +60,15 @@ static int __init luo_fail_freeze_param(char *buf)
 	return 0;
 }
 early_param("luo_rs_fail_freeze", luo_fail_freeze_param);
+
+static int __init luo_damage_param(char *buf)
+{
+	if (!buf)
+		return -EINVAL;
+
+	luo_rs_set_damage(buf);
+
+	return 0;
+}
+early_param("luo_rs_damage", luo_damage_param);
 #endif

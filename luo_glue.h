@@ -12,5 +12,6 @@ void luo_rs_set_enabled(bool enabled);
 int luo_rs_early_init(void);
 int luo_rs_late_init(void);
 void luo_rs_set_fail_freeze(unsigned int n);
+void luo_rs_set_damage(const char *value);
 
 #endif /* _LUO_GLUE_H */

@@ -453,6 +453,14 @@ impl<P: OutMem> Chain<P> {
         self.total
     }
 
+    /// The bytes of the first block, if any (for fault injection).
+    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+    pub(crate) fn first_block(&mut self) -> Option<(&mut [u8], u64)> {
+        let page = self.pages.first_mut()?;
+        let pa = page.pa();
+        Some((page.bytes(), pa))
+    }
+
     /// Physical address of the first block, 0 for an empty chain.
     pub(crate) fn head(&self) -> u64 {
         self.pages.first().map_or(0, |p| p.pa())
@@ -496,6 +504,29 @@ pub(crate) fn write_flb(page: &mut [u8], index: usize, name: &[u8], data: u64, c
     wr_str(e, FLB_NAME, COMPAT_LEN, name);
     wr64(e, FLB_DATA, data);
     wr64(e, FLB_COUNT, count);
+}
+
+/// Damages a field of the written hand-over, for the tests of the reader
+/// (`luo_rs_damage=compat|count|chain|name|flbcount`).
+#[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+pub(crate) fn damage(
+    kind: &[u8],
+    root: &mut [u8],
+    sessions: Option<(&mut [u8], u64)>,
+    flbs: &mut [u8],
+) {
+    match (kind, sessions) {
+        (b"compat", _) => root[ROOT_COMPAT] = b'X',
+        (b"count", Some((b, _))) => wr64(b, HDR_COUNT, capacity(SESSION_SER) as u64 + 1),
+        (b"chain", Some((b, pa))) => wr64(b, HDR_NEXT, pa),
+        (b"name", Some((b, _))) => b[HDR + S_NAME..HDR + S_NAME + NAME_LEN].fill(b'X'),
+        (b"flbcount", _) => wr64(flbs, FH_COUNT, MAX_FLBS as u64 + 1),
+        _ => return,
+    }
+    pr_warn!(
+        "fault injection: damaged the hand-over ({})\n",
+        kernel::str::BStr::from_bytes(kind)
+    );
 }
 
 /// Sets the number of FLB records in the FLB page.

@@ -588,6 +588,13 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
     }
     let n_files: u64 = file_chains.iter().map(|c| c.len()).sum();
     luo_ser::set_root_sessions(out.root.bytes(), chain.head());
+    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+    luo_ser::damage(
+        crate::luo_fault::damage_kind(),
+        out.root.bytes(),
+        chain.first_block(),
+        out.flbs.bytes(),
+    );
     chain.hand_over();
     while let Some(c) = file_chains.pop() {
         c.hand_over();

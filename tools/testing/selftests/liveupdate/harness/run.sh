@@ -296,6 +296,9 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 			problem="stage 2 did not succeed: $(grep -E 'LUO-HARNESS: (stage 2 exit|reboot)' <<<"$out" | tail -n 1)"
 		elif ! grep -q "TEST PASSED" <<<"$out"; then
 			problem="no 'TEST PASSED' from stage 2"
+		elif [ -n "$(harness_log "$t")" ] &&
+		     ! tr -d '\r' <"$d/kernel.log" | grep -q "$(harness_log "$t")"; then
+			problem="no '$(harness_log "$t")' in the kernel log"
 		elif ! harness_line "$t" | grep -q 'flb=no'; then
 			problem=$(flb_problem "$d/kernel.log")
 		fi
@@ -310,8 +313,10 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 }
 
 # Own tests may restrict where they run and add to the kernel command line with
-# a comment line "HARNESS: impls=rust cmdline=..." (both optional); "flb=no"
-# skips the FLB check for a test that preserves no file.
+# a comment line "HARNESS: impls=rust variants=a,b cmdline=x=%v log=text flb=no"
+# (all optional): where it runs, once per variant (named <test>.<variant>,
+# %v in cmdline replaced), a line the kernel log must contain (log= comes
+# last, before flb=), and flb=no to skip the FLB check.
 harness_line() { # test
 	local f="$LUO_TESTS/tests/kexec/$1.c"
 	[ -e "$f" ] && sed -n 's/.*HARNESS: //p' "$f" | head -n 1
@@ -322,7 +327,10 @@ harness_allows() { # test impl-or-mode
 	[ -z "$impls" ] || [[ ",$impls," == *",$2,"* ]]
 }
 harness_cmdline() { # test
-	harness_line "$1" | grep -o 'cmdline=.*' | cut -d= -f2-
+	harness_line "$1" | grep -o 'cmdline=[^ ]*' | cut -d= -f2-
+}
+harness_log() { # test: a line the kernel log must contain
+	harness_line "$1" | sed -n 's/.*log=\(.*\) flb=.*/\1/p; s/.*log=\([^=]*\)$/\1/p' | head -n 1
 }
 
 # Lints of our sources: rustfmt, clippy (a CLIPPY=1 build of our directory) and
@@ -369,7 +377,15 @@ for impl in "${impls[@]}"; do
 	done
 	for t in $KEXEC_TESTS $OWN_KEXEC; do
 		harness_allows "$t" "$impl" || continue
-		run_kexec "$impl/$t" "$t" "$(bz "$impl")" "$(bz "$impl")" "$(harness_cmdline "$t")"
+		variants=$(harness_line "$t" | grep -o 'variants=[^ ]*' | cut -d= -f2 | tr , ' ')
+		if [ -z "$variants" ]; then
+			run_kexec "$impl/$t" "$t" "$(bz "$impl")" "$(bz "$impl")" "$(harness_cmdline "$t")"
+			continue
+		fi
+		for v in $variants; do
+			run_kexec "$impl/$t.$v" "$t" "$(bz "$impl")" "$(bz "$impl")" \
+				"$(harness_cmdline "$t" | sed "s/%v/$v/g")"
+		done
 	done
 done
 if [ -n "${KDIR[c]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then

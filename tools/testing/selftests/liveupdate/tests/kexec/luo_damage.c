@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A hand-over damaged on its way to the next kernel.
+ *
+ * HARNESS: impls=rust variants=compat,count,chain,name,flbcount cmdline=luo_rs_damage=%v log=invalid hand-over flb=no
+ *
+ * Stage 1 preserves a memfd in session "damaged"; the kernel, built with
+ * CONFIG_LIVEUPDATE_RUST_FAULT_INJECT and booted with luo_rs_damage=<field>,
+ * damages that field of what it hands over. The next kernel must log the
+ * problem (the harness checks the log), boot without a splat, and leave live
+ * update usable: the damaged session is not there, a new session takes a
+ * file.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/liveupdate.h>
+
+static void fail(const char *what)
+{
+	printf("DAMAGE: FAIL: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int create(int dev, const char *name)
+{
+	struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
+
+	snprintf((char *)c.name, sizeof(c.name), "%s", name);
+	if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &c))
+		fail("CREATE_SESSION");
+	return c.fd;
+}
+
+static void preserve(int s)
+{
+	struct liveupdate_session_preserve_fd p = { .size = sizeof(p), .token = 1 };
+	int fd = memfd_create("damage", 0);
+
+	if (fd < 0 || write(fd, "data", 5) != 5)
+		fail("memfd");
+	p.fd = fd;
+	if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &p))
+		fail("PRESERVE_FD");
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct liveupdate_ioctl_retrieve_session r = { .size = sizeof(r) };
+	int stage = 1, opt, dev;
+
+	while ((opt = getopt(argc, argv, "s:")) != -1)
+		if (opt == 's')
+			stage = atoi(optarg);
+	dev = open("/dev/liveupdate", O_RDWR);
+	if (dev < 0)
+		fail("open /dev/liveupdate");
+
+	if (stage == 1) {
+		preserve(create(dev, "damaged"));
+		printf("DAMAGE: stage 1 preserved a memfd in session \"damaged\"\n");
+		fflush(stdout);
+		close(dev);
+		if (fork() == 0) {
+			setsid();
+			for (;;)
+				pause();
+		}
+		return 0;
+	}
+
+	strcpy((char *)r.name, "damaged");
+	if (!ioctl(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &r) || errno != ENOENT)
+		fail("the damaged session was not refused with ENOENT");
+	preserve(create(dev, "fresh"));
+	printf("DAMAGE TEST PASSED (damaged hand-over refused, live update usable)\n");
+	return 0;
+}
