@@ -178,7 +178,7 @@ TEST(shared_fds)
 	usleep(100000);
 	after = shmem_kb();
 	printf("# Shmem before %ld kB, after %ld kB\n", before, after);
-	EXPECT_LE(after, before + 64);
+	EXPECT_LE(after, before + 8);
 }
 
 TEST_HARNESS_MAIN
