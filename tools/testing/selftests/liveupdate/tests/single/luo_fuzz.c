@@ -33,6 +33,7 @@
 #include <linux/liveupdate.h>
 
 #include "kselftest_harness.h"
+#include "../luo_test_common.h"
 
 #define DEV "/dev/liveupdate"
 #define CALLS 120000
@@ -250,21 +251,6 @@ static void *make_arg(unsigned long cmd, uint32_t *size)
 	return buf;
 }
 
-static long shmem_kb(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Shmem: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 static int walk(int calls, int *bad)
 {
 	for (int c = 0; c < calls; c++) {
@@ -352,7 +338,20 @@ static int walk(int calls, int *bad)
 	return *bad;
 }
 
-TEST(random_walk)
+FIXTURE(fuzz) {
+	int unused;
+};
+
+FIXTURE_SETUP(fuzz)
+{
+}
+
+FIXTURE_TEARDOWN(fuzz)
+{
+}
+
+/* Debug kernels under TCG are slow: allow ten minutes. */
+TEST_F_TIMEOUT(fuzz, random_walk, 600)
 {
 	const char *seed_env = getenv("LUO_FUZZ_SEED");
 	struct rlimit rl = { 4096, 4096 };
@@ -379,7 +378,7 @@ TEST(random_walk)
 	ASSERT_NE(MAP_FAILED, unmapped);
 	munmap(unmapped, page);
 	ASSERT_EQ(0, mprotect(ro, 2 * page, PROT_READ));
-	before = shmem_kb();
+	before = luo_shmem_kb();
 
 	walk(CALLS, &bad);
 	printf("# %ld ioctls (%ld succeeded: %ld sessions created, %ld files preserved)\n",
@@ -405,10 +404,11 @@ TEST(random_walk)
 	}
 	close(dev);
 	usleep(100000);
-	after = shmem_kb();
+	after = luo_shmem_kb();
 	printf("# Shmem before %ld kB, after %ld kB\n", before, after);
 	/* Every memfd of the run was one page: none may be left behind. */
 	EXPECT_LE(after, before + 8);
+	EXPECT_EQ(0, luo_kmemleak_count());
 }
 
 TEST_HARNESS_MAIN

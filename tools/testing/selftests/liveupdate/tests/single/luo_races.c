@@ -23,6 +23,7 @@
 #include <linux/liveupdate.h>
 
 #include "kselftest_harness.h"
+#include "../luo_test_common.h"
 
 #define DEV "/dev/liveupdate"
 #define SECONDS 3
@@ -96,21 +97,20 @@ static void *namer(void *arg)
 	return NULL;
 }
 
-static long shmem_kb(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
+FIXTURE(races) {
+	int unused;
+};
 
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Shmem: %ld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
+FIXTURE_SETUP(races)
+{
 }
 
-TEST(shared_fds)
+FIXTURE_TEARDOWN(races)
+{
+}
+
+/* Debug kernels under TCG are slow: allow ten minutes. */
+TEST_F_TIMEOUT(races, shared_fds, 600)
 {
 	pthread_t t[6];
 	long before, after;
@@ -121,7 +121,7 @@ TEST(shared_fds)
 		SKIP(return, DEV " does not exist");
 	ASSERT_GE(dev, 0);
 	page = getpagesize();
-	before = shmem_kb();
+	before = luo_shmem_kb();
 	ASSERT_EQ(0, pthread_create(&t[0], NULL, creator, (void *)0L));
 	ASSERT_EQ(0, pthread_create(&t[1], NULL, creator, (void *)1L));
 	ASSERT_EQ(0, pthread_create(&t[2], NULL, preserver, NULL));
@@ -176,9 +176,10 @@ TEST(shared_fds)
 		}
 	close(dev);
 	usleep(100000);
-	after = shmem_kb();
+	after = luo_shmem_kb();
 	printf("# Shmem before %ld kB, after %ld kB\n", before, after);
 	EXPECT_LE(after, before + 8);
+	EXPECT_EQ(0, luo_kmemleak_count());
 }
 
 TEST_HARNESS_MAIN
