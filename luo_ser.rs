@@ -26,7 +26,10 @@ use core::mem::{
 
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, rbtree::RBTree};
 
-use crate::luo_session::SessionName;
+use crate::luo_session::{
+    terminated_len,
+    SessionName, //
+};
 
 /// Size of a block header.
 const HDR: usize = size_of::<bindings::kho_block_header_ser>();
@@ -110,14 +113,7 @@ pub(crate) struct Compat {
 
 impl Compat {
     fn parse(raw: &[u8]) -> Result<Self> {
-        let len = raw
-            .iter()
-            .take(COMPAT_LEN)
-            .position(|&b| b == 0)
-            .ok_or(EINVAL)?;
-        if len == 0 {
-            return Err(EINVAL);
-        }
+        let len = terminated_len(raw, COMPAT_LEN)?;
         let mut bytes = [0u8; COMPAT_LEN];
         bytes[..len].copy_from_slice(&raw[..len]);
         // INVARIANT: Checked above.

@@ -55,6 +55,15 @@ use crate::{
 /// Length of the name field, NUL included.
 pub(crate) const NAME_LEN: usize = layout::NAME_LEN;
 
+/// The length of a non-empty string that a NUL ends within the first `max` bytes of `raw`;
+/// `EINVAL` otherwise.
+pub(crate) fn terminated_len(raw: &[u8], max: usize) -> Result<usize> {
+    match raw.iter().take(max).position(|&b| b == 0) {
+        Some(len) if len > 0 => Ok(len),
+        _ => Err(EINVAL),
+    }
+}
+
 /// A session name.
 ///
 /// # Invariants
@@ -67,14 +76,7 @@ impl SessionName {
     /// Validates a name field: a NUL must end it within the field, and it must not be empty.
     /// Bytes after the NUL are ignored.
     pub(crate) fn new(raw: &[u8]) -> Result<Self> {
-        let len = raw
-            .iter()
-            .take(NAME_LEN)
-            .position(|&b| b == 0)
-            .ok_or(EINVAL)?;
-        if len == 0 {
-            return Err(EINVAL);
-        }
+        let len = terminated_len(raw, NAME_LEN)?;
         let mut name = [0u8; NAME_LEN];
         name[..len].copy_from_slice(&raw[..len]);
         // INVARIANT: `len` is in `1..NAME_LEN` and the rest is zero.

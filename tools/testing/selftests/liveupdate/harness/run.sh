@@ -87,7 +87,7 @@ OWN_KEXEC="" OWN_SINGLE=""
 for t in "$LUO_TESTS"/tests/kexec/*.c "$LUO_TESTS"/tests/single/*.c; do
 	[ -e "$t" ] || continue
 	n=$(basename "$t" .c)
-	cc_or_die gcc -static -O2 -Wall -I "$hdr" -I "$sel/lib/include" -I "$sel/.." \
+	cc_or_die gcc -static -O2 -Wall -Werror -I "$hdr" -I "$sel/lib/include" -I "$sel/.." \
 		-o "$BIN/$n" "$t" "$sel/lib/lu_utils.c"
 	case "$t" in
 	*/kexec/*) OWN_KEXEC="$OWN_KEXEC $n" ;;

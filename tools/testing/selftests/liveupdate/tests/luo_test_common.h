@@ -6,9 +6,46 @@
 #ifndef LUO_TEST_COMMON_H
 #define LUO_TEST_COMMON_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/*
+ * main() of a two-kernel test: "-s 1" (the default) or "-s 2", as the
+ * harness's init passes it, runs that stage with /dev/liveupdate open.
+ */
+static inline int luo_two_stage_main(int argc, char **argv, int (*stage1)(int dev),
+				     int (*stage2)(int dev))
+{
+	int stage = 1, opt, dev;
+
+	while ((opt = getopt(argc, argv, "s:")) != -1)
+		if (opt == 's')
+			stage = atoi(optarg);
+	dev = open("/dev/liveupdate", O_RDWR);
+	if (dev < 0) {
+		printf("FAIL: open /dev/liveupdate: %s\n", strerror(errno));
+		return 1;
+	}
+	return stage == 2 ? stage2(dev) : stage1(dev);
+}
+
+/*
+ * Sessions live as long as their fds: a child keeps this process's fds
+ * open until the kexec, while the caller returns to init.
+ */
+static inline void luo_hold_fds_until_kexec(void)
+{
+	fflush(stdout);
+	if (fork() == 0) {
+		setsid();
+		for (;;)
+			pause();
+	}
+}
 
 /* The "Shmem:" line of /proc/meminfo (memfd pages), in kB; -1 if unknown. */
 static inline long luo_shmem_kb(void)

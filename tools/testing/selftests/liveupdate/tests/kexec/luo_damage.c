@@ -18,8 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/liveupdate.h>
+
+#include "../luo_test_common.h"
 
 static void fail(const char *what)
 {
@@ -50,30 +53,18 @@ static void preserve(int s)
 	close(fd);
 }
 
-int main(int argc, char **argv)
+static int stage1(int dev)
+{
+	preserve(create(dev, "damaged"));
+	printf("DAMAGE: stage 1 preserved a memfd in session \"damaged\"\n");
+	close(dev);
+	luo_hold_fds_until_kexec();
+	return 0;
+}
+
+static int stage2(int dev)
 {
 	struct liveupdate_ioctl_retrieve_session r = { .size = sizeof(r) };
-	int stage = 1, opt, dev;
-
-	while ((opt = getopt(argc, argv, "s:")) != -1)
-		if (opt == 's')
-			stage = atoi(optarg);
-	dev = open("/dev/liveupdate", O_RDWR);
-	if (dev < 0)
-		fail("open /dev/liveupdate");
-
-	if (stage == 1) {
-		preserve(create(dev, "damaged"));
-		printf("DAMAGE: stage 1 preserved a memfd in session \"damaged\"\n");
-		fflush(stdout);
-		close(dev);
-		if (fork() == 0) {
-			setsid();
-			for (;;)
-				pause();
-		}
-		return 0;
-	}
 
 	strcpy((char *)r.name, "damaged");
 	if (!ioctl(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &r) || errno != ENOENT)
@@ -81,4 +72,9 @@ int main(int argc, char **argv)
 	preserve(create(dev, "fresh"));
 	printf("DAMAGE TEST PASSED (damaged hand-over refused, live update usable)\n");
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	return luo_two_stage_main(argc, argv, stage1, stage2);
 }

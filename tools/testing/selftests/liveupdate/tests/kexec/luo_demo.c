@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <linux/liveupdate.h>
 
+#include "../luo_test_common.h"
+
 #define SESSION "demo"
 #define TOKEN 0xde70
 
@@ -51,15 +53,7 @@ static int stage1(int luo)
 	printf("DEMO: stage 1: preserved \"%s\" in session \"%s\"\n", msg, SESSION);
 	fflush(stdout);
 
-	/* The session lives as long as its fd: hand it to a daemon. */
-	switch (fork()) {
-	case -1:
-		die("fork");
-	case 0:
-		setsid();
-		for (;;)
-			pause();
-	}
+	luo_hold_fds_until_kexec();
 	return 0;
 }
 
@@ -91,13 +85,5 @@ static int stage2(int luo)
 
 int main(int argc, char **argv)
 {
-	int stage = 1, opt, luo;
-
-	while ((opt = getopt(argc, argv, "s:")) != -1)
-		if (opt == 's')
-			stage = atoi(optarg);
-	luo = open("/dev/liveupdate", O_RDWR);
-	if (luo < 0)
-		die("open /dev/liveupdate");
-	return stage == 2 ? stage2(luo) : stage1(luo);
+	return luo_two_stage_main(argc, argv, stage1, stage2);
 }

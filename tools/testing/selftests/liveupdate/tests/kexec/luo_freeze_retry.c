@@ -19,9 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/liveupdate.h>
+
+#include "../luo_test_common.h"
 
 #define SESSION "freeze-retry"
 
@@ -107,13 +110,5 @@ static int stage2(int dev)
 
 int main(int argc, char **argv)
 {
-	int stage = 1, opt, dev;
-
-	while ((opt = getopt(argc, argv, "s:")) != -1)
-		if (opt == 's')
-			stage = atoi(optarg);
-	dev = open("/dev/liveupdate", O_RDWR);
-	if (dev < 0)
-		fail("open /dev/liveupdate");
-	return stage == 2 ? stage2(dev) : stage1(dev);
+	return luo_two_stage_main(argc, argv, stage1, stage2);
 }

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <linux/liveupdate.h>
 
+#include "../luo_test_common.h"
+
 #define SESSIONS 51	/* (4096 - 16) / sizeof(struct luo_session_ser) */
 
 static void fail(const char *what)
@@ -43,13 +45,8 @@ static int stage1(int dev)
 	if (!ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &dup) || errno != EEXIST)
 		fail("the duplicate name was not refused with EEXIST");
 	printf("FULL BLOCK: %d sessions, duplicate refused\n", SESSIONS);
-	fflush(stdout);
 	close(dev);
-	if (fork() == 0) {
-		setsid();
-		for (;;)
-			pause();
-	}
+	luo_hold_fds_until_kexec();
 	return 0;
 }
 
@@ -72,13 +69,5 @@ static int stage2(int dev)
 
 int main(int argc, char **argv)
 {
-	int stage = 1, opt, dev;
-
-	while ((opt = getopt(argc, argv, "s:")) != -1)
-		if (opt == 's')
-			stage = atoi(optarg);
-	dev = open("/dev/liveupdate", O_RDWR);
-	if (dev < 0)
-		fail("open /dev/liveupdate");
-	return stage == 2 ? stage2(dev) : stage1(dev);
+	return luo_two_stage_main(argc, argv, stage1, stage2);
 }
