@@ -615,11 +615,12 @@ pub(crate) unsafe extern "C" fn liveupdate_unregister_flb(
     }
 }
 
-/// Gets (and retrieves on first use) the incoming object of an FLB.
+/// Gets (and retrieves on first use) the incoming object of an FLB, registered or not.
 ///
 /// # Safety
 ///
-/// `flb` is any pointer (only compared with registered ones); `objp` is valid for writes.
+/// `flb` is null or points to an FLB that stays valid (C FLBs are static); `objp` is null or
+/// valid for writes.
 #[export]
 pub(crate) unsafe extern "C" fn liveupdate_flb_get_incoming(
     flb: *mut bindings::liveupdate_flb,
@@ -628,7 +629,9 @@ pub(crate) unsafe extern "C" fn liveupdate_flb_get_incoming(
     let Some(luo) = crate::luo() else {
         return EOPNOTSUPP.to_errno();
     };
-    match luo_flb::get_incoming(luo, Flb::addr_of(flb)) {
+    // SAFETY: By the caller's guarantee `flb` is null or a valid FLB, which C callers
+    // allocate statically (it outlives the kernel's use of it).
+    match unsafe { Flb::from_raw(flb) }.and_then(|flb| luo_flb::get_incoming(luo, flb)) {
         Ok(obj) => {
             if !objp.is_null() {
                 // SAFETY: By the caller's guarantee.

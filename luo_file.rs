@@ -56,7 +56,10 @@ pub(crate) struct FlbEntry {
 /// File handlers in registration order (which decides `can_preserve` priority), and FLBs.
 pub(crate) struct Registry {
     pub(crate) handlers: KVec<HandlerEntry>,
+    /// Registered FLBs, in registration order.
     pub(crate) flbs: KVec<FlbEntry>,
+    /// Every FLB state ever created, registered or only asked for its incoming object.
+    pub(crate) known: KVec<Arc<FlbState>>,
 }
 
 impl Registry {
@@ -64,6 +67,7 @@ impl Registry {
         Self {
             handlers: KVec::new(),
             flbs: KVec::new(),
+            known: KVec::new(),
         }
     }
 

@@ -223,7 +223,8 @@ pub(crate) fn register(luo: &Luo, fh: usize, flb: Flb) -> Result {
             {
                 return Err(EEXIST);
             }
-            let state = Arc::pin_init(FlbState::new(flb), GFP_KERNEL)?;
+            // An FLB asked for its incoming object before registration keeps its state.
+            let state = known_state(&mut reg, flb)?;
             reg.flbs.push(
                 FlbEntry {
                     state: state.clone(),
@@ -277,14 +278,26 @@ pub(crate) fn unregister(luo: &Luo, fh: usize, flb: usize) {
     }
 }
 
-/// The registered FLB at `addr`.
+/// The state of `flb`, created on first use. FLB states live as long as the kernel, like
+/// the C structs they describe.
+fn known_state(reg: &mut Registry, flb: Flb) -> Result<Arc<FlbState>> {
+    if let Some(s) = reg.known.iter().find(|s| s.flb.addr() == flb.addr()) {
+        return Ok(s.clone());
+    }
+    reg.known.reserve(1, GFP_KERNEL)?;
+    let state = Arc::pin_init(FlbState::new(flb), GFP_KERNEL)?;
+    reg.known.push(state.clone(), GFP_KERNEL)?;
+    Ok(state)
+}
+
+/// The state of the FLB at `addr`, registered or not, if it was ever seen.
 fn find(luo: &Luo, addr: usize) -> Option<Arc<FlbState>> {
     luo.registry
         .lock()
-        .flbs
+        .known
         .iter()
-        .find(|e| e.state.flb.addr() == addr)
-        .map(|e| e.state.clone())
+        .find(|s| s.flb.addr() == addr)
+        .cloned()
 }
 
 /// `liveupdate_flb_get_outgoing()`.
@@ -305,9 +318,10 @@ pub(crate) fn put_outgoing(luo: &Luo, addr: usize) {
     }
 }
 
-/// `liveupdate_flb_get_incoming()`.
-pub(crate) fn get_incoming(luo: &Luo, addr: usize) -> Result<usize> {
-    let state = find(luo, addr).ok_or(ENOENT)?;
+/// `liveupdate_flb_get_incoming()`: also for an FLB that is not registered (yet), as in C
+/// (`lib/tests/liveupdate.c` asks before it registers, to retrieve early).
+pub(crate) fn get_incoming(luo: &Luo, flb: Flb) -> Result<usize> {
+    let state = known_state(&mut luo.registry.lock(), flb)?;
     let mut i = state.incoming.lock();
     state.retrieve_locked(luo, &mut i)?;
     i.count += 1;

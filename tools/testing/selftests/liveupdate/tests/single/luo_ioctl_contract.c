@@ -354,6 +354,33 @@ TEST_F(contract, efault_has_no_effect)
 	close(m);
 }
 
+/* With the fd table at its limit: EMFILE, and nothing was created. */
+TEST_F(contract, fd_limit_is_emfile_and_has_no_effect)
+{
+	struct rlimit old, rl;
+	int filler[64], n = 0, fd;
+
+	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
+	/* Take every fd number up to a small limit. */
+	rl.rlim_cur = 64;
+	rl.rlim_max = old.rlim_max;
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	while (n < 64 && (fd = open("/dev/null", O_RDONLY)) >= 0)
+		filler[n++] = fd;
+	ASSERT_GT(n, 0);
+	ASSERT_EQ(-1, open("/dev/null", O_RDONLY));
+	ASSERT_EQ(EMFILE, errno);
+	EXPECT_EQ(-EMFILE, create(self->dev, "over-the-limit"));
+	/* One free number: the same name now works, so nothing was left behind. */
+	close(filler[--n]);
+	fd = create(self->dev, "over-the-limit");
+	EXPECT_GE(fd, 0);
+	close(fd);
+	while (n > 0)
+		close(filler[--n]);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
+}
+
 TEST(single_open)
 {
 	int a = open(DEV, O_RDWR), b, d;
