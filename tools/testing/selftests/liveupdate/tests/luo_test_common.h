@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/liveupdate.h>
 
 /*
  * main() of a two-kernel test: "-s 1" (the default) or "-s 2", as the
@@ -62,6 +64,20 @@ static inline long luo_shmem_kb(void)
 	return kb;
 }
 
+/* 0 if an outgoing session named `name` can be created (the name is free), else errno. */
+static inline int luo_name_free(int dev, const char *name)
+{
+	struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
+
+	snprintf((char *)c.name, sizeof(c.name), "%s", name);
+	if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &c)) {
+		printf("# session name %s is still taken: %s\n", name, strerror(errno));
+		return errno;
+	}
+	close(c.fd);
+	return 0;
+}
+
 /*
  * Asks kmemleak (debug kernels) for unreferenced objects allocated by the
  * live update code; returns how many it reports, 0 without kmemleak.
@@ -98,6 +114,20 @@ static inline int luo_kmemleak_count(void)
 		fclose(f);
 	printf("# kmemleak: %d unreferenced objects from live update code\n", leaks);
 	return leaks;
+}
+
+/*
+ * Whether what a test's memfds used (Shmem, `before` kB at the start) was
+ * released (two pages of slack) and kmemleak finds nothing of ours.
+ */
+static inline int luo_memory_released(long before)
+{
+	long after;
+
+	usleep(100000);
+	after = luo_shmem_kb();
+	printf("# Shmem before %ld kB, after %ld kB\n", before, after);
+	return after <= before + 8 && luo_kmemleak_count() == 0;
 }
 
 #endif /* LUO_TEST_COMMON_H */
