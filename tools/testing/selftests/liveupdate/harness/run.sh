@@ -326,14 +326,16 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 # %v in cmdline replaced), a line the kernel log must contain (log= comes
 # last, before flb=), and flb=no to skip the FLB check.
 harness_line() { # test
-	local f="$LUO_TESTS/tests/kexec/$1.c"
-	[ -e "$f" ] && sed -n 's/.*HARNESS: //p' "$f" | head -n 1
+	local f
+	for f in "$LUO_TESTS/tests/kexec/$1.c" "$LUO_TESTS/tests/single/$1.c"; do
+		[ -e "$f" ] && sed -n 's/.*HARNESS: //p' "$f" | head -n 1
+	done
 }
 harness_allows() { # test impl-or-mode
 	local impls
 	impls=$(harness_line "$1" | grep -o 'impls=[^ ]*' | cut -d= -f2)
 	# A -debug variant runs what its implementation runs.
-	[ -z "$impls" ] || [[ ",$impls," == *",${2%-debug},"* ]]
+	[ -z "$impls" ] || [[ ",$impls," == *",$2,"* ]] || [[ ",$impls," == *",${2%-debug},"* ]]
 }
 harness_cmdline() { # test
 	harness_line "$1" | grep -o 'cmdline=[^ ]*' | cut -d= -f2-
@@ -382,6 +384,7 @@ bz() { echo "${KDIR[$1]}/arch/x86/boot/bzImage"; }
 for impl in "${impls[@]}"; do
 	run_single "$impl" liveupdate "$sel/liveupdate.c"
 	for t in $OWN_SINGLE; do
+		harness_allows "$t" "$impl" || continue
 		run_single "$impl" "$t" "$LUO_TESTS/tests/single/$t.c"
 	done
 	for t in $KEXEC_TESTS $OWN_KEXEC; do
