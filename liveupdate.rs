@@ -120,18 +120,24 @@ impl Luo {
             .ok_or(ENOENT)
     }
 
-    /// Builds the incoming sessions on first use.
-    fn build_incoming(&'static self) {
+    /// Builds the incoming sessions on first use. A failure (out of memory) is returned
+    /// to the opener and the build is retried at the next open: sessions already built
+    /// are kept, none is lost to a transient failure.
+    fn build_incoming(&'static self) -> Result {
         let mut built = self.incoming_built.lock();
         if *built {
-            return;
+            return Ok(());
+        }
+        if let Some(h) = self.handover.as_ref() {
+            luo_session::build_incoming(self, h).inspect_err(|e| {
+                pr_err!(
+                    "failed to set up the incoming sessions (retried at the next open): {:?}\n",
+                    e
+                )
+            })?;
         }
         *built = true;
-        if let Some(h) = self.handover.as_ref() {
-            if let Err(e) = luo_session::build_incoming(self, h) {
-                pr_err!("failed to set up the incoming sessions: {:?}\n", e);
-            }
-        }
+        Ok(())
     }
 }
 
@@ -280,8 +286,8 @@ impl MiscDevice for Device {
         luo.device_open
             .cmpxchg(false, true, Full)
             .map_err(|_| EBUSY)?;
-        luo.build_incoming();
-        Ok(())
+        luo.build_incoming()
+            .inspect_err(|_| luo.device_open.store(false, Release))
     }
 
     fn release(_device: (), _file: &File) {

@@ -630,10 +630,15 @@ fn incoming_session(luo: &'static Luo, s: &InSession) -> Result<Option<Arc<Sessi
     Ok(Some(Session::new_incoming(luo, s.name, files)?))
 }
 
-/// Builds the incoming sessions from the hand-over, once, at the first open of
-/// `/dev/liveupdate` (every handler has registered by then).
+/// Builds the incoming sessions from the hand-over at the first open of `/dev/liveupdate`
+/// (every handler has registered by then). After a failure it is called again: the sessions
+/// built by the earlier call are skipped, a partly built one was dropped whole (dropping
+/// incoming records calls no handler).
 pub(crate) fn build_incoming(luo: &'static Luo, handover: &HandOver) -> Result {
     for s in handover.sessions.iter() {
+        if luo.sessions.lock().incoming.get(&s.name).is_some() {
+            continue;
+        }
         if let Some(session) = incoming_session(luo, s)? {
             let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
             luo.sessions

@@ -1,11 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build.sh VARIANT...   (c, rust, c-debug, rust-debug)
+# build.sh VARIANT...   (c, rust, c-debug, rust-debug, c-bench, rust-bench)
 #
 # Configures one build directory per variant from the 7.3 selftest fragments
-# (config + config.x86_64) plus CONFIG_RUST=y and the implementation choice
-# (plus config.debug for -debug variants), checks every requested option
+# (config + config.x86_64) plus CONFIG_RUST=y and the implementation choice,
+# plus config.harness (and config.rust for Rust) for the test variants,
+# config.debug for -debug variants (built with clang: see config.debug) and
+# config.bench alone for -bench variants; checks every requested option
 # survived olddefconfig, and builds bzImage, the uAPI headers and
 # usr/gen_init_cpio. Prints the build directory of each variant.
 set -euo pipefail
@@ -21,7 +23,11 @@ build_one() {
 	case "$impl" in
 	c) impl=C ;;
 	rust) impl=RUST ;;
-	*) die "unknown variant '$1' (c, rust, c-debug, rust-debug)" ;;
+	*) die "unknown variant '$1' (c, rust, c-debug, rust-debug, c-bench, rust-bench)" ;;
+	esac
+	case "$variant" in
+	c|rust|*-debug|*-bench) ;;
+	*) die "unknown variant '$1' (c, rust, c-debug, rust-debug, c-bench, rust-bench)" ;;
 	esac
 	bdir=$(luo_build_dir "$variant")
 	mkdir -p "$bdir"
@@ -30,8 +36,13 @@ build_one() {
 		cat "$sel/config.x86_64" "$sel/config"
 		echo "CONFIG_RUST=y"
 		echo "CONFIG_LIVEUPDATE_IMPL_$impl=y"
-		cat "$LUO_HARNESS/config.harness"
-		[ "$impl" = RUST ] && cat "$LUO_HARNESS/config.rust"
+		case "$variant" in
+		*-bench) cat "$LUO_HARNESS/config.bench" ;;
+		*)
+			cat "$LUO_HARNESS/config.harness"
+			[ "$impl" = RUST ] && cat "$LUO_HARNESS/config.rust"
+			;;
+		esac
 		case "$variant" in *-debug) cat "$LUO_HARNESS/config.debug" ;; esac
 	} >"$frag"
 	log="$bdir/build.log"

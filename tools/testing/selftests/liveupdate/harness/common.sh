@@ -46,9 +46,11 @@ luo_build_dir() {
 
 # make, with the toolchain this project needs.
 luo_make() {
-	local src=$1 bdir=$2
+	local src=$1 bdir=$2 llvm=()
 	shift 2
-	make -C "$src" O="$bdir" ARCH=x86_64 -j"$JOBS" \
+	# Debug variants are built with clang: KASAN and Rust need CC_IS_CLANG.
+	case "$bdir" in *-debug) llvm=(LLVM=-19) ;; esac
+	make -C "$src" O="$bdir" ARCH=x86_64 -j"$JOBS" "${llvm[@]}" \
 		RUSTC="$LUO_RUSTC" BINDGEN="$LUO_BINDGEN" \
 		RUSTFMT="$LUO_RUSTFMT" CLIPPY_DRIVER="$LUO_CLIPPY_DRIVER" \
 		LIBCLANG_PATH="$LUO_LIBCLANG_PATH" "$@"

@@ -65,3 +65,12 @@ if [ -e "$LUO_REPO/rust_helpers.c" ]; then
 		sed -i "${line}i #include \"liveupdate.c\"" "$hc"
 	fi
 fi
+
+# 6. Benchmark hook (CONFIG_LIVEUPDATE_BENCH, our Kconfig): kernel_kexec() logs
+# how long liveupdate_reboot() took, the same for both implementations.
+kx="$src/kernel/kexec_core.c"
+if ! once "$kx" "CONFIG_LIVEUPDATE_BENCH"; then
+	grep -qx $'\t\terror = liveupdate_reboot();' "$kx" ||
+		die "$kx: the liveupdate_reboot() call is not where it is expected"
+	sed -i $'s|^\t\terror = liveupdate_reboot();$|#ifdef CONFIG_LIVEUPDATE_BENCH\\\n\t\tu64 luo_bench_t0 = ktime_get_ns();\\\n#endif\\\n\t\terror = liveupdate_reboot();\\\n#ifdef CONFIG_LIVEUPDATE_BENCH\\\n\t\tpr_notice("liveupdate-bench: reboot %llu ns err %d\\\\n",\\\n\t\t\tktime_get_ns() - luo_bench_t0, error);\\\n#endif|' "$kx"
+fi

@@ -65,6 +65,7 @@ done
 any="${KDIR[${impls[0]}]}"
 hdr="$any/hdr/include"
 CPIO="$any/usr/gen_init_cpio"
+. "$LUO_HARNESS/vm.sh"
 
 # ---------------------------------------------------------------- programs --
 NOLIBC_CFLAGS=(-static -nostdinc -nostdlib -fno-asynchronous-unwind-tables
@@ -108,49 +109,6 @@ show_logs() { # dir
 	tail -n 40 "$d/kernel.log" 2>/dev/null | tr -d '\r' | sed 's/^/#   /'
 	echo "# test output: $d/output.log (last 15 lines)"
 	tail -n 15 "$d/output.log" 2>/dev/null | tr -d '\r' | sed 's/^/#   /'
-}
-
-# mkcpio OUT ENTRY... where ENTRY is "path:file" (a file) or "path/" (a dir)
-mkcpio() {
-	local out=$1 e x
-	shift
-	{
-		echo "dir /dev 0755 0 0"
-		echo "nod /dev/console 0600 0 0 c 5 1"
-		for x in proc sys tmp; do echo "dir /$x 0755 0 0"; done
-		for e in "$@"; do
-			echo "file ${e%%:*} ${e#*:} 0755 0 0"
-		done
-	} >"$out.list"
-	"$CPIO" "$out.list" >"$out" || die "gen_init_cpio failed for $out"
-}
-
-# boot DIR KERNEL INITRD CMDLINE TIMEOUT: runs one VM to completion.
-# Returns 0 when QEMU exited by itself, 124 on timeout.
-boot() {
-	local d=$1 kernel=$2 initrd=$3 extra=$4 tmo=$5 rc
-	qemu-system-x86_64 -accel tcg -m 1G -smp 2 -no-reboot \
-		-nographic -nodefaults -display none \
-		-serial file:"$d/kernel.log" -serial file:"$d/output.log" \
-		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 ignore_loglevel liveupdate=on panic=-1 oops=panic $extra" \
-		</dev/null >"$d/qemu.log" 2>&1 &
-	QEMU_PID=$!
-	local waited=0
-	while kill -0 "$QEMU_PID" 2>/dev/null; do
-		if [ "$waited" -ge "$((tmo * 10))" ]; then
-			kill -KILL "$QEMU_PID" 2>/dev/null
-			wait "$QEMU_PID" 2>/dev/null
-			QEMU_PID=
-			return 124
-		fi
-		sleep 0.1
-		waited=$((waited + 1))
-	done
-	wait "$QEMU_PID"
-	rc=$?
-	QEMU_PID=
-	return "$rc"
 }
 
 # Debug kernels (lockdep, kmemleak) are several times slower under TCG.

@@ -14,6 +14,9 @@ TOOLS="
 /usr/bin/clippy-driver:rust-web-clippy
 /usr/bin/rustfmt:rustfmt-web
 /usr/lib/llvm-19/lib/libclang.so:libclang-19-dev
+clang-19:clang-19
+ld.lld-19:lld-19
+llvm-ar-19:llvm-19
 flex:flex
 bison:bison
 bc:bc

@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX]
+#
+# The benchmark: the C and the Rust LUO side by side. Builds c-bench and
+# rust-bench (config.bench: the selftest fragments plus the reboot-time hook,
+# nothing else), then RUNS times (default 3), alternating which
+# implementation goes first, boots each with the same QEMU settings and runs
+# tests/bench/luo_bench.c in the guest:
+#
+#   kexec:S:F  S sessions of F one-page memfds, across a real kexec into the
+#              same kernel: ioctl times, liveupdate_reboot() time (kernel log,
+#              CONFIG_LIVEUPDATE_BENCH), early initcall (initcall_debug) and
+#              first open of the next kernel, whole cycle (TSC)
+#   scale:N    the time of the n-th CREATE_SESSION and PRESERVE_FD up to N
+#
+# Writes the raw numbers to $LUO_CACHE/bench/<date>/raw.txt and the markdown
+# table to FILE (default: stdout). Not a pass/fail test.
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+
+RUNS=3
+OUT=
+SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000"
+SCALE_MAX=100000
+while getopts 'r:o:s:N:h' opt; do
+	case $opt in
+	r) RUNS=$OPTARG ;;
+	o) OUT=$OPTARG ;;
+	s) SCENARIOS=$OPTARG ;;
+	N) SCALE_MAX=$OPTARG ;;
+	*) sed -n '4,20s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	esac
+done
+
+src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
+"$LUO_HARNESS/build.sh" c-bench rust-bench >/dev/null || die "build failed"
+declare -A KDIR=([c]=$(luo_build_dir c-bench) [rust]=$(luo_build_dir rust-bench))
+hdr="${KDIR[rust]}/hdr/include"
+CPIO="${KDIR[rust]}/usr/gen_init_cpio"
+
+DIR="$LUO_CACHE/bench/$(date +%Y%m%d-%H%M%S)"
+BIN="$DIR/bin"
+RAW="$DIR/raw.txt"
+mkdir -p "$BIN"
+# Quiet console (loglevel=6 keeps the KERN_NOTICE reboot line), initcall
+# times in the log buffer, 2 GiB so that 100,000 files fit.
+VM_MEM=2G
+VM_APPEND="console=ttyS0 loglevel=6 initcall_debug liveupdate=on panic=-1 oops=panic"
+. "$LUO_HARNESS/vm.sh"
+
+QEMU_PID=
+cleanup() {
+	[ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
+	QEMU_PID=
+}
+trap 'cleanup; echo "# interrupted" >&2; exit 130' INT TERM
+trap cleanup EXIT
+
+gcc -Os -s -Wall -Werror -static -nostdinc -nostdlib -fno-asynchronous-unwind-tables \
+	-fno-ident -fno-stack-protector -I "$hdr" -I "$src/tools/include/nolibc" \
+	-o "$BIN/init" "$LUO_HARNESS/init.c" || die "cannot build init"
+gcc -static -O2 -Wall -Werror -I "$hdr" -o "$BIN/luo_bench" \
+	"$LUO_TESTS/tests/bench/luo_bench.c" || die "cannot build luo_bench"
+
+# One VM: prints "run impl scenario key value..." lines to $RAW.
+one() { # run impl scenario
+	local run=$1 impl=$2 sc=$3 d="$DIR/$1/$2/${3//:/_}" kern rc extra
+	kern="${KDIR[$impl]}/arch/x86/boot/bzImage"
+	mkdir -p "$d"
+	case "$sc" in
+	kexec:*)
+		extra="luo_harness=kexec luo_bench=$sc"
+		[ "$sc" = kexec:2000:1 ] && extra="$extra luo_bench_close=1000"
+		mkcpio "$d/inner" "/init:$BIN/init" "/test_binary:$BIN/luo_bench"
+		mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/luo_bench" \
+			"/kernel:$kern" "/initrd.img:$d/inner"
+		;;
+	scale:*)
+		extra="luo_harness=single luo_bench=$sc"
+		mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/luo_bench"
+		;;
+	esac
+	boot "$d" "$kern" "$d/initrd" "$extra" 600
+	rc=$?
+	if [ "$rc" != 0 ] || ! tr -d '\r' <"$d/output.log" | grep -q "BENCH TEST PASSED"; then
+		msg "run $run $impl $sc failed (rc $rc); logs in $d"
+		tr -d '\r' <"$d/output.log" | grep -E 'BENCH FAIL|LUO-HARNESS' | tail -n 3 >&2
+		return 1
+	fi
+	{
+		tr -d '\r' <"$d/output.log" | sed -n 's/^BENCH \([a-z_0-9]*\) \(.*\)/\1 \2/p' |
+			grep -v '^TEST' | sed "s|^|$run $impl $sc |"
+		tr -d '\r' <"$d/kernel.log" |
+			sed -n 's/.*liveupdate-bench: reboot \([0-9]*\) ns err 0.*/reboot ns=\1/p' |
+			sed "s|^|$run $impl $sc |"
+	} >>"$RAW"
+	msg "run $run: $impl $sc done"
+}
+
+t0=$SECONDS
+for run in $(seq 1 "$RUNS"); do
+	if [ $((run % 2)) = 1 ]; then order="c rust"; else order="rust c"; fi
+	for sc in $SCENARIOS "scale:$SCALE_MAX"; do
+		for impl in $order; do
+			one "$run" "$impl" "$sc" || die "benchmark run failed"
+		done
+	done
+done
+msg "benchmark runs done in $((SECONDS - t0)) s; raw numbers: $RAW"
+
+table() {
+	python3 "$LUO_HARNESS/bench_table.py" "$RAW" "$RUNS" \
+		"$(qemu-system-x86_64 --version | head -n 1)" \
+		"$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
+		"$(nproc)" "$VM_MEM" "$(luo_src_dir | xargs basename)"
+}
+if [ -n "$OUT" ]; then
+	table >"$OUT" || die "table failed"
+	msg "table written to $OUT"
+else
+	table
+fi

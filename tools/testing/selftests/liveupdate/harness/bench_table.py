@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench_table.py RAW RUNS QEMU CPU NPROC MEM SOURCE
+#
+# Turns bench.sh's raw lines ("<run> <impl> <scenario> <key> k=v ...") into
+# the markdown table: per row the median over the runs (min-max) for C and
+# for Rust, and the ratio Rust/C of the medians.
+import collections
+import statistics
+import sys
+
+raw, runs, qemu, cpu, nproc, mem, source = sys.argv[1:8]
+
+# vals[(impl, scenario, metric)] = [one value per run]
+vals = collections.defaultdict(list)
+tsc = collections.defaultdict(dict)
+for line in open(raw):
+    f = line.split()
+    if len(f) < 4:
+        continue
+    run, impl, sc, key = f[:4]
+    kv = dict(x.split("=", 1) for x in f[4:] if "=" in x)
+    if key == "tsc":
+        tsc[(run, impl, sc)].update(kv)
+    elif key == "initcall":
+        # The LUO's early initcall: liveupdate_early_init (C), luo_early_init (Rust).
+        if kv["fn"] in ("liveupdate_early_init", "luo_early_init"):
+            vals[(impl, sc, "initcall_early_ns")].append(int(kv["usecs"]) * 1000)
+    elif key == "reboot":
+        vals[(impl, sc, "reboot_ns")].append(int(kv["ns"]))
+    elif key == "first_open":
+        vals[(impl, sc, "first_open_ns")].append(int(kv["ns"]))
+    elif key.startswith("scale_"):
+        if "median" in kv:
+            vals[(impl, sc, key + ":" + kv["N"])].append(int(kv["median"]))
+        else:
+            vals[(impl, sc, key + ":" + kv["N"])].append(None)
+    elif "median" in kv:
+        vals[(impl, sc, key + ":median")].append(int(kv["median"]))
+        vals[(impl, sc, key + ":p99")].append(int(kv["p99"]))
+
+for (run, impl, sc), t in tsc.items():
+    if "stage1" in t and "stage2" in t and "mhz" in t:
+        ticks = int(t["stage2"]) - int(t["stage1"])
+        vals[(impl, sc, "cycle_ns")].append(int(ticks * 1000 / float(t["mhz"])))
+
+
+def agg(impl, sc, metric):
+    v = vals.get((impl, sc, metric), [])
+    if not v or None in v:
+        return None
+    return statistics.median(v), min(v), max(v)
+
+
+def us(ns, digits=1):
+    return f"{ns / 1000:.{digits}f}"
+
+
+def cell(a, unit_div=1000, digits=1):
+    if a is None:
+        return "n/a"
+    m, lo, hi = a
+    d = lambda x: f"{x / unit_div:.{digits}f}"
+    return f"{d(m)} ({d(lo)}–{d(hi)})"
+
+
+def ratio(c, r):
+    if c is None or r is None or c[0] == 0:
+        return "n/a"
+    return f"{r[0] / c[0]:.2f}"
+
+
+def row(label, c, r, unit_div=1000, digits=1, note=""):
+    print(f"| {label} | {cell(c, unit_div, digits)} | {cell(r, unit_div, digits)} | "
+          f"{ratio(c, r)} | {note} |")
+
+
+scen = sorted({k[1] for k in vals if k[1].startswith("kexec:")},
+              key=lambda s: tuple(int(x) for x in s.split(":")[1:]))
+scale = sorted({k[1] for k in vals if k[1].startswith("scale:")})
+
+
+def label(sc):
+    _, s, f = sc.split(":")
+    return f"{s} session{'s' if s != '1' else ''} × {f} file{'s' if f != '1' else ''}"
+
+
+print(f"Runs: {runs}, interleaved (odd runs C first, even runs Rust first). "
+      f"Each cell: median over the runs (min–max); ratio = Rust median / C median.")
+print()
+print(f"Host: {cpu}, {nproc} cores. QEMU: {qemu}, `-accel tcg -smp 2 -m {mem}`. "
+      f"Kernel: {source}, c-bench and rust-bench configurations (selftest fragments, "
+      f"CONFIG_RUST=y, CONFIG_LIVEUPDATE_BENCH=y; they differ only in the LUO choice).")
+print()
+
+hot = "kexec:2000:1"
+print("### ioctl hot paths (µs per call; 2,000 sessions of one file; 1,000 closes)")
+print()
+print("| operation | C median | Rust median | Rust/C | |")
+print("|---|---|---|---|---|")
+for op in ["create_session", "get_name", "preserve_fd", "close_session_1file",
+           "retrieve_session", "retrieve_fd", "finish"]:
+    row(op.upper() if op not in ("close_session_1file",) else "close (1 file)",
+        agg("c", hot, op + ":median"), agg("rust", hot, op + ":median"), digits=2)
+print()
+print("| operation | C p99 | Rust p99 | Rust/C | |")
+print("|---|---|---|---|---|")
+for op in ["create_session", "get_name", "preserve_fd", "close_session_1file",
+           "retrieve_session", "retrieve_fd", "finish"]:
+    row(op.upper() if op not in ("close_session_1file",) else "close (1 file)",
+        agg("c", hot, op + ":p99"), agg("rust", hot, op + ":p99"), digits=2)
+print()
+
+for sc in scale:
+    n_max = int(sc.split(":")[1])
+    print(f"### Scaling (µs per call: median of calls N/2+1..N)")
+    print()
+    print("| operation, N | C | Rust | Rust/C | |")
+    print("|---|---|---|---|---|")
+    for op, name in [("scale_create_session", "CREATE_SESSION of the N-th session"),
+                     ("scale_preserve_fd", "PRESERVE_FD of the N-th file, one session")]:
+        n = 10
+        while n <= n_max:
+            c = agg("c", sc, f"{op}:{n}")
+            r = agg("rust", sc, f"{op}:{n}")
+            note = ""
+            if c is None and vals.get(("c", sc, f"{op}:{n}")):
+                note = "C did not reach N within its time budget"
+            row(f"{name}, N={n:,}", c, r, digits=2, note=note)
+            n *= 10
+    print()
+
+print("### Reboot path: liveupdate_reboot() (µs, measured in kernel_kexec())")
+print()
+print("| hand-over | C | Rust | Rust/C | |")
+print("|---|---|---|---|---|")
+for sc in scen:
+    row(label(sc), agg("c", sc, "reboot_ns"), agg("rust", sc, "reboot_ns"))
+print()
+
+print("### Next kernel: early initcall and first open of /dev/liveupdate (µs)")
+print()
+print("| hand-over | step | C | Rust | Rust/C | |")
+print("|---|---|---|---|---|---|")
+for sc in scen:
+    c_e, r_e = agg("c", sc, "initcall_early_ns"), agg("rust", sc, "initcall_early_ns")
+    c_o, r_o = agg("c", sc, "first_open_ns"), agg("rust", sc, "first_open_ns")
+    print(f"| {label(sc)} | early initcall | {cell(c_e, digits=0)} | {cell(r_e, digits=0)} | "
+          f"{ratio(c_e, r_e)} | |")
+    print(f"| | first open | {cell(c_o)} | {cell(r_o)} | {ratio(c_o, r_o)} | |")
+    tot = {}
+    for impl in ("c", "rust"):
+        e = vals.get((impl, sc, "initcall_early_ns"), [])
+        o = vals.get((impl, sc, "first_open_ns"), [])
+        s = [a + b for a, b in zip(e, o)]
+        tot[impl] = (statistics.median(s), min(s), max(s)) if s else None
+    print(f"| | **sum** | {cell(tot['c'])} | {cell(tot['rust'])} | "
+          f"{ratio(tot['c'], tot['rust'])} | |")
+print()
+
+print("### Whole cycle: reboot(KEXEC) to the stage-2 program (ms, guest TSC)")
+print()
+print("| hand-over | C | Rust | Rust/C | |")
+print("|---|---|---|---|---|")
+for sc in scen:
+    row(label(sc), agg("c", sc, "cycle_ns"), agg("rust", sc, "cycle_ns"),
+        unit_div=1000000, digits=0)
+print()

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# VM helpers shared by run.sh and bench.sh (sourced; they set CPIO to a
+# gen_init_cpio and keep QEMU_PID for their cleanup trap).
+
+# The QEMU settings of every VM: TCG, 2 CPUs, VM_MEM of memory, the kernel
+# log on the first serial port and the test output on the second.
+VM_MEM=${VM_MEM:-1G}
+VM_APPEND=${VM_APPEND:-console=ttyS0 ignore_loglevel liveupdate=on panic=-1 oops=panic}
+
+# mkcpio OUT ENTRY... where ENTRY is "path:file" (a file) or "path/" (a dir)
+mkcpio() {
+	local out=$1 e x
+	shift
+	{
+		echo "dir /dev 0755 0 0"
+		echo "nod /dev/console 0600 0 0 c 5 1"
+		for x in proc sys tmp; do echo "dir /$x 0755 0 0"; done
+		for e in "$@"; do
+			echo "file ${e%%:*} ${e#*:} 0755 0 0"
+		done
+	} >"$out.list"
+	"$CPIO" "$out.list" >"$out" || die "gen_init_cpio failed for $out"
+}
+
+# boot DIR KERNEL INITRD CMDLINE TIMEOUT: runs one VM to completion.
+# Returns 0 when QEMU exited by itself, 124 on timeout.
+boot() {
+	local d=$1 kernel=$2 initrd=$3 extra=$4 tmo=$5 rc
+	qemu-system-x86_64 -accel tcg -m "$VM_MEM" -smp 2 -no-reboot \
+		-nographic -nodefaults -display none \
+		-serial file:"$d/kernel.log" -serial file:"$d/output.log" \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "$VM_APPEND $extra" \
+		</dev/null >"$d/qemu.log" 2>&1 &
+	QEMU_PID=$!
+	local waited=0
+	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		if [ "$waited" -ge "$((tmo * 10))" ]; then
+			kill -KILL "$QEMU_PID" 2>/dev/null
+			wait "$QEMU_PID" 2>/dev/null
+			QEMU_PID=
+			return 124
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	wait "$QEMU_PID"
+	rc=$?
+	QEMU_PID=
+	return "$rc"
+}
+

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Allocation failures (failslab and fail_page_alloc) on the reboot path and
+ * on every step of getting the state back in the next kernel.
+ *
+ * HARNESS: impls=c-debug,rust-debug
+ *
+ * Stage 1 preserves memfds in three sessions (one empty), then calls
+ * reboot(KEXEC) with the n-th allocation made under liveupdate_reboot()
+ * failing, for n = 1, 2, 3, ... (luo_fault.h; allocations of the rest of the
+ * kexec path are not counted). Each failing reboot must return an error and
+ * leave every session usable; the first n past the last allocation kexecs.
+ *
+ * Stage 2 does the same, one step at a time, for the first open of
+ * /dev/liveupdate (which builds the incoming sessions), RETRIEVE_SESSION,
+ * RETRIEVE_FD and FINISH: each failing call returns a clean error, the next
+ * attempt succeeds, and in the end every file has its contents.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/reboot.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/liveupdate.h>
+
+#include "../luo_test_common.h"
+#include "../luo_fault.h"
+
+#define MAX_N 5000
+#define PAGES 24
+
+static const char *const names[] = { "faults-a", "faults-b", "faults-empty" };
+static const int nfiles[] = { 3, 1, 0 };
+
+static void fail(const char *what)
+{
+	printf("FAULTS: FAIL: %s: %s\n", what, strerror(errno));
+	fflush(stdout);
+	exit(1);
+}
+
+/* Page p of file `token` of session s starts with this text. */
+static void text(char *buf, size_t len, int s, int token, int p)
+{
+	snprintf(buf, len, "s%d-t%d-p%d", s, token, p);
+}
+
+/* Tokens are 100 * session + file, so a file read back is the one it should be. */
+static int token_of(int s, int f)
+{
+	return 100 * s + f;
+}
+
+static long kexec_reboot(void)
+{
+	fflush(stdout);
+	return syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
+		       LINUX_REBOOT_CMD_KEXEC, NULL);
+}
+
+/* Every session still answers and the device still creates and drops a session. */
+static void check_usable(int dev, const int *fds)
+{
+	for (int s = 0; s < 3; s++) {
+		struct liveupdate_session_get_name g = { .size = sizeof(g) };
+
+		if (ioctl(fds[s], LIVEUPDATE_SESSION_GET_NAME, &g) ||
+		    strcmp((char *)g.name, names[s]))
+			fail("GET_NAME after a failed reboot");
+	}
+	if (luo_name_free(dev, "faults-scratch"))
+		fail("a new session after a failed reboot");
+}
+
+static int stage1(int dev)
+{
+	long page = getpagesize();
+	int fds[3], n, failed = 0;
+
+	for (int s = 0; s < 3; s++) {
+		struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
+
+		strcpy((char *)c.name, names[s]);
+		if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &c))
+			fail("CREATE_SESSION");
+		fds[s] = c.fd;
+		for (int f = 0; f < nfiles[s]; f++) {
+			struct liveupdate_session_preserve_fd a = {
+				.size = sizeof(a), .token = token_of(s, f),
+			};
+			int m = memfd_create("faults", 0);
+			char buf[32];
+
+			if (m < 0 || ftruncate(m, PAGES * page))
+				fail("memfd");
+			for (int p = 0; p < PAGES; p += 3) {
+				text(buf, sizeof(buf), s, a.token, p);
+				if (pwrite(m, buf, strlen(buf) + 1, p * page) < 0)
+					fail("memfd write");
+			}
+			a.fd = m;
+			if (ioctl(fds[s], LIVEUPDATE_SESSION_PRESERVE_FD, &a))
+				fail("PRESERVE_FD");
+			close(m);
+		}
+	}
+
+	if (luo_fault_setup("liveupdate_reboot"))
+		fail("fault injection setup");
+	for (n = 1; n < MAX_N; n++) {
+		long r;
+		int injected;
+
+		if (luo_fault_arm(n))
+			fail("arming fail-nth");
+		r = kexec_reboot();
+		injected = luo_fault_disarm();
+		/* Still here: the reboot failed. */
+		if (injected != 1) {
+			printf("FAULTS: FAIL: reboot(KEXEC) returned %ld (%s) with no fault injected\n",
+			       r, strerror(errno));
+			exit(1);
+		}
+		if (r == 0 || errno != ENOMEM) {
+			printf("FAULTS: FAIL: allocation %d under liveupdate_reboot: reboot(KEXEC) returned %ld (%s), expected ENOMEM\n",
+			       n, r, strerror(errno));
+			exit(1);
+		}
+		failed++;
+		check_usable(dev, fds);
+	}
+	printf("FAULTS: FAIL: still no kexec after %d allocation failures\n", failed);
+	return 1;
+}
+
+/*
+ * Runs `call` with allocation n failing for n = 1, 2, ... until it succeeds:
+ * every failure must be `want` (or EMFILE when the fd table could not grow).
+ * Returns the call's result.
+ */
+static int with_faults(const char *what, int (*call)(void *), void *arg, int want)
+{
+	int n, r = -1, failed = 0;
+
+	for (n = 1; n < MAX_N; n++) {
+		int injected;
+
+		if (luo_fault_arm(n))
+			fail("arming fail-nth");
+		r = call(arg);
+		injected = luo_fault_disarm();
+		if (injected < 0)
+			fail("reading fail-nth");
+		if (r >= 0)
+			break;
+		if (!injected) {
+			printf("FAULTS: FAIL: %s failed with no fault injected: %s\n", what,
+			       strerror(-r));
+			exit(1);
+		}
+		if (r != -want && r != -EMFILE) {
+			printf("FAULTS: FAIL: %s, allocation %d: %s\n", what, n, strerror(-r));
+			exit(1);
+		}
+		failed++;
+	}
+	if (n == MAX_N)
+		fail(what);
+	printf("FAULTS: %s: failed cleanly %d times, then succeeded\n", what, failed);
+	return r;
+}
+
+static int open_dev(void *unused)
+{
+	int fd = open("/dev/liveupdate", O_RDWR);
+
+	return fd < 0 ? -errno : fd;
+}
+
+struct call {
+	int fd;
+	const char *name;
+	int token;
+};
+
+static int retrieve_session(void *p)
+{
+	struct call *c = p;
+	struct liveupdate_ioctl_retrieve_session r = { .size = sizeof(r) };
+
+	strcpy((char *)r.name, c->name);
+	return ioctl(c->fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &r) ? -errno : r.fd;
+}
+
+static int retrieve_fd(void *p)
+{
+	struct call *c = p;
+	struct liveupdate_session_retrieve_fd r = { .size = sizeof(r), .token = c->token };
+
+	return ioctl(c->fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &r) ? -errno : r.fd;
+}
+
+static int finish(void *p)
+{
+	struct call *c = p;
+	struct liveupdate_session_finish f = { .size = sizeof(f) };
+
+	return ioctl(c->fd, LIVEUPDATE_SESSION_FINISH, &f) ? -errno : 0;
+}
+
+static int stage2(void)
+{
+	long page = getpagesize();
+	char what[64];
+	int dev;
+
+	if (luo_fault_setup(NULL))
+		fail("fault injection setup");
+	dev = with_faults("first open of /dev/liveupdate", open_dev, NULL, ENOMEM);
+	for (int s = 0; s < 3; s++) {
+		struct call c = { .fd = dev, .name = names[s] };
+		int sfd;
+
+		snprintf(what, sizeof(what), "RETRIEVE_SESSION %s", names[s]);
+		sfd = with_faults(what, retrieve_session, &c, ENOMEM);
+		for (int f = 0; f < nfiles[s]; f++) {
+			struct call r = { .fd = sfd, .token = token_of(s, f) };
+			char want[32], got[32];
+			int m;
+
+			snprintf(what, sizeof(what), "RETRIEVE_FD %d", r.token);
+			m = with_faults(what, retrieve_fd, &r, ENOMEM);
+			for (int p = 0; p < PAGES; p++) {
+				memset(got, 0, sizeof(got));
+				if (pread(m, got, sizeof(got) - 1, p * page) < 0)
+					fail("memfd read");
+				if (p % 3) {
+					if (got[0])
+						fail("a page that was never written has data");
+					continue;
+				}
+				text(want, sizeof(want), s, r.token, p);
+				if (strcmp(got, want)) {
+					printf("FAULTS: FAIL: file %d page %d: '%s', expected '%s'\n",
+					       r.token, p, got, want);
+					exit(1);
+				}
+			}
+			close(m);
+		}
+		c.fd = sfd;
+		snprintf(what, sizeof(what), "FINISH %s", names[s]);
+		with_faults(what, finish, &c, ENOMEM);
+		close(sfd);
+	}
+	printf("FAULTS TEST PASSED (3 sessions, 4 files)\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int opt, stage = 1;
+
+	while ((opt = getopt(argc, argv, "s:")) != -1)
+		if (opt == 's')
+			stage = atoi(optarg);
+	if (stage == 2)
+		return stage2();
+	return luo_two_stage_main(argc, argv, stage1, NULL);
+}
