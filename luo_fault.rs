@@ -5,6 +5,12 @@
 //! `luo_rs_fail_freeze=N` makes the freeze of the N-th file of a reboot fail once, with
 //! `EAGAIN`, as if its handler had refused; the test then checks that reboot(2) returned the
 //! error, that every session is usable again, and that a second reboot succeeds.
+//!
+//! `luo_rs_damage=FIELD` damages that field of the hand-over (see `luo_ser::damage`).
+//!
+//! `luo_rs_leak=N` leaks one small allocation in each of the first N `CREATE_SESSION`s:
+//! the suite's kmemleak check must then find it (`luo_kmemleak_check`), which shows that
+//! the leak checks of the other tests would see a leak of ours.
 
 use kernel::{
     prelude::*,
@@ -23,6 +29,31 @@ static FROZEN: Atomic<u32> = Atomic::new(0);
 #[no_mangle]
 pub(crate) extern "C" fn luo_rs_set_fail_freeze(n: u32) {
     FAIL_FREEZE.store(n, Relaxed);
+}
+
+/// `CREATE_SESSION`s that still leak an allocation.
+static LEAK: Atomic<u32> = Atomic::new(0);
+
+/// Called by the `luo_rs_leak=` glue.
+#[no_mangle]
+pub(crate) extern "C" fn luo_rs_set_leak(n: u32) {
+    LEAK.store(n, Relaxed);
+}
+
+/// Called by `CREATE_SESSION`: leaks one allocation while `luo_rs_leak=` asks for it.
+pub(crate) fn create_session() {
+    let n = LEAK.load(Relaxed);
+    if n == 0 {
+        return;
+    }
+    LEAK.store(n - 1, Relaxed);
+    if let Ok(b) = KBox::new([0x6cu8; 120], GFP_KERNEL) {
+        let leaked: &'static mut [u8; 120] = KBox::leak(b);
+        pr_warn!(
+            "fault injection: leaked {} bytes in CREATE_SESSION\n",
+            leaked.len()
+        );
+    }
 }
 
 /// The field `luo_rs_damage=` names (NUL-padded), empty for none.

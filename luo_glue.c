@@ -72,4 +72,19 @@ static int __init luo_damage_param(char *buf)
 	return 0;
 }
 early_param("luo_rs_damage", luo_damage_param);
+
+static int __init luo_leak_param(char *buf)
+{
+	unsigned int n;
+	int err;
+
+	err = kstrtouint(buf, 0, &n);
+	if (err)
+		return err;
+
+	luo_rs_set_leak(n);
+
+	return 0;
+}
+early_param("luo_rs_leak", luo_leak_param);
 #endif

@@ -13,5 +13,6 @@ int luo_rs_early_init(void);
 int luo_rs_late_init(void);
 void luo_rs_set_fail_freeze(unsigned int n);
 void luo_rs_set_damage(const char *value);
+void luo_rs_set_leak(unsigned int n);
 
 #endif /* _LUO_GLUE_H */

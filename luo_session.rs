@@ -192,6 +192,8 @@ impl Sessions {
 // /dev/liveupdate ioctls.
 
 fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
+    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+    crate::luo_fault::create_session();
     let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let name = SessionName::new(cmd.bytes(layout::CREATE_NAME, NAME_LEN))?;
     let luo: &'static Luo = luo;
