@@ -50,8 +50,9 @@ pub(crate) fn create_session() {
     if let Ok(b) = KBox::new([0x6cu8; 120], GFP_KERNEL) {
         let leaked: &'static mut [u8; 120] = KBox::leak(b);
         pr_warn!(
-            "fault injection: leaked {} bytes in CREATE_SESSION\n",
-            leaked.len()
+            "fault injection: leaked {} bytes at {:#x} in CREATE_SESSION\n",
+            leaked.len(),
+            leaked.as_ptr() as usize
         );
     }
 }

@@ -335,6 +335,11 @@ fn finish(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
         return Err(EINVAL);
     }
     cmd.respond()?;
+    // The reuse's tree nodes come first: out of memory fails FINISH before it has an effect.
+    let nodes = (
+        RBTreeNodeReservation::new(GFP_KERNEL)?,
+        RBTreeNodeReservation::new(GFP_KERNEL)?,
+    );
     {
         let mut inner = s.inner.lock();
         if inner.frozen {
@@ -342,20 +347,20 @@ fn finish(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
         }
         inner.files.finish(s.luo)?;
     }
-    reuse_as_outgoing(s);
+    reuse_as_outgoing(s, nodes);
     Ok(0)
 }
 
 /// A finished incoming session becomes an empty outgoing session, which can be given files
 /// for the next live update, unless an outgoing session already has its name (then it stays
 /// an empty incoming session until it is closed).
-fn reuse_as_outgoing(s: &Arc<Session>) {
-    let (Ok(by_seq), Ok(by_name)) = (
-        RBTreeNodeReservation::new(GFP_KERNEL),
-        RBTreeNodeReservation::new(GFP_KERNEL),
-    ) else {
-        return;
-    };
+fn reuse_as_outgoing(
+    s: &Arc<Session>,
+    (by_seq, by_name): (
+        RBTreeNodeReservation<u64, Arc<Session>>,
+        RBTreeNodeReservation<SessionName, u64>,
+    ),
+) {
     let mut sessions = s.luo.sessions.lock();
     if sessions.frozen
         || sessions.names.get(&s.name).is_some()
@@ -614,18 +619,23 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
 }
 
 /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
-/// its files has no registered handler.
+/// its files has no registered handler. Any other error (out of memory) is returned.
 fn incoming_session(luo: &'static Luo, s: &InSession) -> Result<Option<Arc<Session>>> {
     let mut files = FileSet::new();
     for f in s.files.iter() {
-        let Ok((handler, module, flbs)) = luo_file::handler_for(luo, f.compatible.as_bytes())
-        else {
-            pr_err!(
-                "session [{}] dropped: no registered handler for compatible '{}'\n",
-                BStr::from_bytes(s.name.as_bytes()),
-                BStr::from_bytes(f.compatible.as_bytes())
-            );
-            return Ok(None);
+        // Only a missing handler drops the session; running out of memory fails the build,
+        // which the next open retries.
+        let (handler, module, flbs) = match luo_file::handler_for(luo, f.compatible.as_bytes()) {
+            Ok(found) => found,
+            Err(e) if e == ENOENT => {
+                pr_err!(
+                    "session [{}] dropped: no registered handler for compatible '{}'\n",
+                    BStr::from_bytes(s.name.as_bytes()),
+                    BStr::from_bytes(f.compatible.as_bytes())
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
         files.push_incoming(handler, module, f.token, f.data, flbs)?;
     }

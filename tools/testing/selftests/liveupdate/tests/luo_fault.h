@@ -12,8 +12,18 @@
  * With a "require" symbol, only allocations with that function on the
  * stack count (the stacktrace filter of both fault attributes), so that for
  * reboot(KEXEC) only the allocations made under liveupdate_reboot() fail,
- * not those of the rest of the kexec path. The injected failures are not
- * logged (verbose=0): the harness treats any stack dump as a failure.
+ * not those of the rest of the kexec path.
+ *
+ * The debug kernels' own bookkeeping allocates too, inside every allocation:
+ * kmemleak's object records (__alloc_object) and KASAN's stack depot
+ * (stack_depot_save_flags). Their failures are absorbed (kmemleak falls back
+ * to its pool, the depot drops a stack), so they would only use up fail-nth
+ * counts: they are excluded with the reject filter of failslab and of
+ * fail_page_alloc respectively.
+ *
+ * The injected failures are not logged (verbose=0); the allocator's own
+ * failure reports (warn_alloc) are, and tests using this declare
+ * "warn_alloc=ok" on their HARNESS line.
  */
 #ifndef LUO_FAULT_H
 #define LUO_FAULT_H
@@ -87,7 +97,8 @@ static inline int luo_fault_symbol_range(const char *sym, unsigned long *start,
 static inline int luo_fault_setup(const char *require)
 {
 	static const char *const dirs[] = { LUO_FAULT_SLAB, LUO_FAULT_PAGE };
-	unsigned long start = 0, end = ~0UL;
+	static const char *const reject[] = { "__alloc_object", "stack_depot_save_flags" };
+	unsigned long start = 0, end = ~0UL, rs, re;
 	char s[32], e[32];
 	int err = 0;
 
@@ -107,6 +118,15 @@ static inline int luo_fault_setup(const char *require)
 		err |= luo_fault_put(dirs[i], "require-end", "18446744073709551615");
 		err |= luo_fault_put(dirs[i], "require-start", s);
 		err |= luo_fault_put(dirs[i], "require-end", e);
+		if (!luo_fault_symbol_range(reject[i], &rs, &re)) {
+			char a[32], b[32];
+
+			snprintf(a, sizeof(a), "%lu", rs);
+			snprintf(b, sizeof(b), "%lu", re);
+			err |= luo_fault_put(dirs[i], "reject-end", "18446744073709551615");
+			err |= luo_fault_put(dirs[i], "reject-start", a);
+			err |= luo_fault_put(dirs[i], "reject-end", b);
+		}
 	}
 	err |= luo_fault_put(LUO_FAULT_PAGE, "ignore-gfp-highmem", "N");
 	err |= luo_fault_put(LUO_FAULT_PAGE, "min-order", "0");

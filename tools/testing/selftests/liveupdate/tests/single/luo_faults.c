@@ -3,7 +3,7 @@
  * Allocation failures (failslab and fail_page_alloc) in CREATE_SESSION and
  * PRESERVE_FD.
  *
- * HARNESS: impls=c-debug,rust-debug
+ * HARNESS: impls=c-debug,rust-debug warn_alloc=ok
  *
  * For n = 1, 2, 3, ... the n-th allocation of the call fails (fail-nth, see
  * luo_fault.h), until the call no longer reaches an n-th allocation: every
