@@ -3,8 +3,9 @@
 //! Kexec HandOver (KHO): the only module that touches KHO and physical addresses.
 //!
 //! Outgoing memory is an [`OutPage`]: a zeroed page preserved for the next kernel, freed (and
-//! unpreserved) when dropped, or handed over for good with [`OutPage::hand_over`]. LUO's root
-//! page is published as the "LUO" subtree with [`Published`].
+//! unpreserved) when dropped. What reboot wrote stays owned by the frozen sessions, which are
+//! never dropped, until the kexec. LUO's root page is published as the "LUO" subtree with
+//! [`Published`].
 //!
 //! Incoming memory is an [`InPage`]: a page the previous kernel preserved, restored from KHO
 //! (which proves that the previous kernel really preserved it) and freed when dropped.
@@ -38,9 +39,10 @@ fn subtree_name() -> &'static CStr {
 /// # Invariants
 ///
 /// `ptr` is the address of an order-0 folio returned by `kho_alloc_preserve()` and owned by
-/// this object.
+/// this object; `pa` is its physical address.
 pub(crate) struct OutPage {
     ptr: NonNull<u8>,
+    pa: u64,
 }
 
 // SAFETY: The page is plain memory owned by this object.
@@ -54,8 +56,10 @@ impl OutPage {
         // SAFETY: FFI call; a size of one page is valid.
         let p = from_err_ptr(unsafe { bindings::kho_alloc_preserve(PAGE_SIZE) })?;
         let ptr = NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
-        // INVARIANT: `kho_alloc_preserve` returned a preserved order-0 folio.
-        Ok(Self { ptr })
+        // SAFETY: `ptr` is a direct-map address of the page just allocated.
+        let pa = unsafe { bindings::luo_virt_to_phys(ptr.as_ptr().cast()) };
+        // INVARIANT: `kho_alloc_preserve` returned a preserved order-0 folio at `pa`.
+        Ok(Self { ptr, pa })
     }
 
     /// The page's bytes.
@@ -67,15 +71,7 @@ impl OutPage {
 
     /// The page's physical address.
     pub(crate) fn pa(&self) -> u64 {
-        // SAFETY: `ptr` is a direct-map address of a page we own.
-        unsafe { bindings::luo_virt_to_phys(self.ptr.as_ptr().cast()) }
-    }
-
-    /// Gives the page to the next kernel: it is not freed here any more.
-    pub(crate) fn hand_over(self) -> u64 {
-        let pa = self.pa();
-        core::mem::forget(self);
-        pa
+        self.pa
     }
 }
 

@@ -29,6 +29,7 @@ use crate::{
         Handler,
         ModuleRef, //
     },
+    kho,
     luo_flb::{
         self,
         FlbState, //
@@ -155,6 +156,10 @@ pub(crate) struct FileSet {
     files: KVec<PreservedFile>,
     /// Token to index in `files`.
     tokens: RBTree<u64, usize>,
+    /// KHO pages for the file chain of an outgoing set, allocated as files are preserved:
+    /// reboot only writes into them. After a successful reboot they hold the chain handed to
+    /// the next kernel; the session is frozen then, and its set is never changed or dropped.
+    pool: KVec<kho::OutPage>,
 }
 
 /// Removes a file's id from the set of preserved objects.
@@ -177,6 +182,24 @@ impl FileSet {
         Self {
             files: KVec::new(),
             tokens: RBTree::new(),
+            pool: KVec::new(),
+        }
+    }
+
+    /// The pages reserved for the file chain (reboot writes the chain into them).
+    pub(crate) fn take_pool(&mut self) -> KVec<kho::OutPage> {
+        core::mem::replace(&mut self.pool, KVec::new())
+    }
+
+    /// Gives back the pages of a chain (written, or zeroed after a failed attempt).
+    pub(crate) fn restore_pool(&mut self, pages: KVec<kho::OutPage>) {
+        self.pool = pages;
+    }
+
+    /// Zeroes the pool's pages after a failed reboot had written a chain into them.
+    pub(crate) fn zero_pool(&mut self) {
+        for p in self.pool.iter_mut() {
+            p.bytes().fill(0);
         }
     }
 
@@ -197,17 +220,29 @@ impl FileSet {
         self.files.reserve(1, GFP_KERNEL)?;
         let token_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        luo_ser::fit_pool(&mut self.pool, self.files.len() + 1, luo_ser::FILE_SER)?;
 
-        let file = ffi::fget(fd)?;
-        let (handler, module, flbs) = find_handler(luo, &file)?;
-        let id = handler.id(&file);
-        claim_id(luo, id, id_node)?;
-        let id_guard = ScopeGuard::new(|| forget_id(luo, id));
-        luo_flb::file_preserve(&flbs)?;
-        let flb_guard = ScopeGuard::new(|| luo_flb::file_unpreserve(&flbs));
-        let (data, private) = handler.preserve(&file)?;
-        flb_guard.dismiss();
-        id_guard.dismiss();
+        let preserved = (|| {
+            let file = ffi::fget(fd)?;
+            let (handler, module, flbs) = find_handler(luo, &file)?;
+            let id = handler.id(&file);
+            claim_id(luo, id, id_node)?;
+            let id_guard = ScopeGuard::new(|| forget_id(luo, id));
+            luo_flb::file_preserve(&flbs)?;
+            let flb_guard = ScopeGuard::new(|| luo_flb::file_unpreserve(&flbs));
+            let (data, private) = handler.preserve(&file)?;
+            flb_guard.dismiss();
+            id_guard.dismiss();
+            Ok((file, handler, module, flbs, id, data, private))
+        })();
+        let (file, handler, module, flbs, id, data, private) = match preserved {
+            Ok(p) => p,
+            Err(e) => {
+                // Give back the page reserved for this file; shrinking cannot fail.
+                let _ = luo_ser::fit_pool(&mut self.pool, self.files.len(), luo_ser::FILE_SER);
+                return Err(e);
+            }
+        };
 
         let index = self.files.len();
         let pushed = self.files.push(
@@ -242,6 +277,7 @@ impl FileSet {
             }
         }
         self.tokens = RBTree::new();
+        self.pool = KVec::new();
     }
 
     /// `LIVEUPDATE_SESSION_RETRIEVE_FD`: the file of `token`, re-created on first use. A failed

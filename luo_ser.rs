@@ -34,9 +34,9 @@ use crate::luo_session::{
 /// Size of a block header.
 const HDR: usize = size_of::<bindings::kho_block_header_ser>();
 /// Size of a session entry.
-const SESSION_SER: usize = size_of::<bindings::luo_session_ser>();
+pub(crate) const SESSION_SER: usize = size_of::<bindings::luo_session_ser>();
 /// Size of a file entry.
-const FILE_SER: usize = size_of::<bindings::luo_file_ser>();
+pub(crate) const FILE_SER: usize = size_of::<bindings::luo_file_ser>();
 /// Size of the FLB page header and of an FLB entry.
 const FLB_HDR: usize = size_of::<bindings::luo_flb_header_ser>();
 const FLB: usize = size_of::<bindings::luo_flb_ser>();
@@ -94,10 +94,14 @@ fn wr64(b: &mut [u8], off: usize, v: u64) {
 
 /// Writes `s` and zero-fills the rest of a `len`-byte string field.
 fn wr_str(b: &mut [u8], off: usize, len: usize, s: &[u8]) {
-    let field = &mut b[off..off + len];
-    field.fill(0);
+    b[off..off + len].fill(0);
+    wr_str_zeroed(b, off, len, s);
+}
+
+/// Writes `s` into a `len`-byte string field that is already zero.
+fn wr_str_zeroed(b: &mut [u8], off: usize, len: usize, s: &[u8]) {
     let n = s.len().min(len - 1);
-    field[..n].copy_from_slice(&s[..n]);
+    b[off..off + n].copy_from_slice(&s[..n]);
 }
 
 /// A compatible string read from the previous kernel.
@@ -347,13 +351,43 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
 // ---------------------------------------------------------------------------------------------
 // Writing.
 
-/// A block chain being written: never holds an empty block. Dropping it frees its pages; a
-/// successful reboot hands them over with [`Chain::hand_over`].
+/// A block chain being written: never holds an empty block. It writes into pages reserved
+/// beforehand (see [`pages_for`]) and allocates only if they run out. Dropping it frees its
+/// pages; a successful reboot keeps them where they were reserved with
+/// [`Chain::into_written`], a failed one takes them back zeroed with [`Chain::into_pages`].
+///
+/// # Invariants
+///
+/// `pages[..used]` are the chain's blocks, each linked to the next, the last one holding
+/// `in_last` entries; `pages[used..]` are zeroed spares.
 pub(crate) struct Chain<P: OutMem> {
     entry: usize,
     pages: KVec<P>,
+    used: usize,
     in_last: usize,
     total: u64,
+}
+
+/// Pages a chain of `entries` entries of `entry` bytes needs.
+pub(crate) const fn pages_for(entries: usize, entry: usize) -> usize {
+    entries.div_ceil(capacity(entry))
+}
+
+/// Grows or shrinks `pool` to the pages a chain of `entries` entries of `entry` bytes needs,
+/// so that reboot writes into pages allocated in advance (as the C core does) instead of
+/// allocating them while the machine waits. Growing can fail and then changes nothing.
+pub(crate) fn fit_pool<P: OutMem>(pool: &mut KVec<P>, entries: usize, entry: usize) -> Result {
+    let want = pages_for(entries, entry);
+    while pool.len() > want {
+        pool.pop();
+    }
+    if pool.len() < want {
+        pool.reserve(want - pool.len(), GFP_KERNEL)?;
+        while pool.len() < want {
+            pool.push(P::alloc()?, GFP_KERNEL)?;
+        }
+    }
+    Ok(())
 }
 
 /// Pages the writer can allocate: KHO pages in the kernel, plain pages in the KUnit tests.
@@ -361,7 +395,6 @@ pub(crate) trait OutMem: Sized {
     fn alloc() -> Result<Self>;
     fn bytes(&mut self) -> &mut [u8];
     fn pa(&self) -> u64;
-    fn hand_over(self) -> u64;
 }
 
 impl OutMem for crate::kho::OutPage {
@@ -374,61 +407,54 @@ impl OutMem for crate::kho::OutPage {
     fn pa(&self) -> u64 {
         crate::kho::OutPage::pa(self)
     }
-    fn hand_over(self) -> u64 {
-        crate::kho::OutPage::hand_over(self)
-    }
 }
 
 impl<P: OutMem> Chain<P> {
-    pub(crate) fn new(entry: usize) -> Self {
+    /// A chain that writes into `pages` (zeroed) before it allocates.
+    pub(crate) fn with_pages(entry: usize, pages: KVec<P>) -> Self {
+        // INVARIANT: No page is used yet; the caller passes zeroed pages.
         Self {
             entry,
-            pages: KVec::new(),
+            pages,
+            used: 0,
             in_last: 0,
             total: 0,
         }
     }
 
-    /// The chain for session entries.
-    pub(crate) fn sessions() -> Self {
-        Self::new(SESSION_SER)
-    }
-
-    /// The chain for file entries.
-    pub(crate) fn files() -> Self {
-        Self::new(FILE_SER)
-    }
-
-    /// A zeroed slot for the next entry, in a new page if the last one is full.
+    /// A zeroed slot for the next entry, in the next page if the last one is full.
     fn slot(&mut self) -> Result<&mut [u8]> {
         let cap = capacity(self.entry);
-        if self.pages.is_empty() || self.in_last == cap {
-            if self.pages.len() == MAX_BLOCKS {
+        if self.used == 0 || self.in_last == cap {
+            if self.used == MAX_BLOCKS {
                 return Err(ENOSPC);
             }
-            self.pages.reserve(1, GFP_KERNEL)?;
-            let page = P::alloc()?;
-            let pa = page.pa();
-            if let Some(prev) = self.pages.last_mut() {
-                wr64(prev.bytes(), HDR_NEXT, pa);
+            if self.used == self.pages.len() {
+                self.pages.reserve(1, GFP_KERNEL)?;
+                self.pages.push(P::alloc()?, GFP_KERNEL)?;
             }
-            self.pages.push(page, GFP_KERNEL)?;
+            let pa = self.pages[self.used].pa();
+            if let Some(prev) = self.used.checked_sub(1) {
+                wr64(self.pages[prev].bytes(), HDR_NEXT, pa);
+            }
+            // INVARIANT: The new block is linked from the previous one and still empty.
+            self.used += 1;
             self.in_last = 0;
         }
         let i = self.in_last;
         self.in_last += 1;
         self.total += 1;
         let entry = self.entry;
-        let last = self.pages.len() - 1;
-        let page = self.pages[last].bytes();
+        let page = self.pages[self.used - 1].bytes();
         wr64(page, HDR_COUNT, (i + 1) as u64);
         Ok(&mut page[HDR + i * entry..HDR + (i + 1) * entry])
     }
 
     /// Appends a file entry.
     pub(crate) fn push_file(&mut self, compatible: &[u8], data: u64, token: u64) -> Result {
+        // Slots are zero (see `slot`).
         let e = self.slot()?;
-        wr_str(e, F_COMPAT, COMPAT_LEN, compatible);
+        wr_str_zeroed(e, F_COMPAT, COMPAT_LEN, compatible);
         wr64(e, F_DATA, data);
         wr64(e, F_TOKEN, token);
         Ok(())
@@ -438,20 +464,18 @@ impl<P: OutMem> Chain<P> {
     pub(crate) fn push_session(&mut self, name: &[u8], files: &Chain<P>) -> Result {
         let (head, count) = (files.head(), files.total);
         let e = self.slot()?;
-        wr_str(e, S_NAME, NAME_LEN, name);
+        wr_str_zeroed(e, S_NAME, NAME_LEN, name);
         wr64(e, S_FILES, head);
         wr64(e, S_COUNT, count);
         Ok(())
     }
 
-    /// Number of entries.
-    pub(crate) fn len(&self) -> u64 {
-        self.total
-    }
-
     /// The bytes of the first block, if any (for fault injection).
     #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     pub(crate) fn first_block(&mut self) -> Option<(&mut [u8], u64)> {
+        if self.used == 0 {
+            return None;
+        }
         let page = self.pages.first_mut()?;
         let pa = page.pa();
         Some((page.bytes(), pa))
@@ -459,15 +483,26 @@ impl<P: OutMem> Chain<P> {
 
     /// Physical address of the first block, 0 for an empty chain.
     pub(crate) fn head(&self) -> u64 {
+        if self.used == 0 {
+            return 0;
+        }
         self.pages.first().map_or(0, |p| p.pa())
     }
 
-    /// Gives the pages to the next kernel.
-    pub(crate) fn hand_over(self) {
+    /// All pages, the chain written in them: they are the hand-over now, and must stay
+    /// allocated and preserved until the kexec (see `luo_session::serialize`).
+    pub(crate) fn into_written(self) -> KVec<P> {
+        self.pages
+    }
+
+    /// All pages back, zeroed, for another attempt.
+    pub(crate) fn into_pages(self) -> KVec<P> {
+        let used = self.used;
         let mut pages = self.pages;
-        while let Some(p) = pages.pop() {
-            p.hand_over();
+        for p in pages.iter_mut().take(used) {
+            p.bytes().fill(0);
         }
+        pages
     }
 }
 

@@ -172,6 +172,9 @@ pub(crate) struct Sessions {
     pub(crate) frozen: bool,
     /// The hand-over to the next kernel (set up at late boot).
     pub(crate) out: Option<Outgoing>,
+    /// KHO pages for the session chain, allocated as sessions are created: reboot only
+    /// writes into them.
+    pool: KVec<kho::OutPage>,
 }
 
 impl Sessions {
@@ -184,6 +187,7 @@ impl Sessions {
             incoming: RBTree::new(),
             frozen: false,
             out: None,
+            pool: KVec::new(),
         }
     }
 }
@@ -214,6 +218,8 @@ fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
         if sessions.n_outgoing >= luo_ser::MAX_SESSIONS {
             return Err(ENOSPC);
         }
+        let n = sessions.n_outgoing + 1;
+        luo_ser::fit_pool(&mut sessions.pool, n, luo_ser::SESSION_SER)?;
         let seq = sessions.next_seq;
         sessions.next_seq += 1;
         sessions.n_outgoing += 1;
@@ -335,11 +341,20 @@ fn finish(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
         return Err(EINVAL);
     }
     cmd.respond()?;
-    // The reuse's tree nodes come first: out of memory fails FINISH before it has an effect.
+    // What the reuse needs comes first: out of memory fails FINISH before it has an effect.
     let nodes = (
         RBTreeNodeReservation::new(GFP_KERNEL)?,
         RBTreeNodeReservation::new(GFP_KERNEL)?,
     );
+    let spare = {
+        let sessions = s.luo.sessions.lock();
+        luo_ser::pages_for(sessions.n_outgoing + 1, luo_ser::SESSION_SER) > sessions.pool.len()
+    };
+    let spare = if spare {
+        Some(kho::OutPage::new()?)
+    } else {
+        None
+    };
     {
         let mut inner = s.inner.lock();
         if inner.frozen {
@@ -347,7 +362,7 @@ fn finish(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
         }
         inner.files.finish(s.luo)?;
     }
-    reuse_as_outgoing(s, nodes);
+    reuse_as_outgoing(s, nodes, spare);
     Ok(0)
 }
 
@@ -360,6 +375,7 @@ fn reuse_as_outgoing(
         RBTreeNodeReservation<u64, Arc<Session>>,
         RBTreeNodeReservation<SessionName, u64>,
     ),
+    spare: Option<kho::OutPage>,
 ) {
     let mut sessions = s.luo.sessions.lock();
     if sessions.frozen
@@ -367,6 +383,20 @@ fn reuse_as_outgoing(
         || sessions.n_outgoing >= luo_ser::MAX_SESSIONS
     {
         return;
+    }
+    let n = sessions.n_outgoing + 1;
+    if luo_ser::pages_for(n, luo_ser::SESSION_SER) > sessions.pool.len() {
+        // The spare page, else one allocated now (the count changed since FINISH looked).
+        let page = match spare {
+            Some(p) => p,
+            None => match kho::OutPage::new() {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        if sessions.pool.push(page, GFP_KERNEL).is_err() {
+            return;
+        }
     }
     let mut inner = s.inner.lock();
     if inner.dir != (Direction::Incoming { retrieved: true }) || inner.files.len() != 0 {
@@ -447,6 +477,9 @@ fn remove_outgoing(session: &Arc<Session>) -> bool {
         sessions.outgoing.remove(&seq);
         sessions.names.remove(&session.name);
         sessions.n_outgoing -= 1;
+        let n = sessions.n_outgoing;
+        // Shrinking cannot fail.
+        let _ = luo_ser::fit_pool(&mut sessions.pool, n, luo_ser::SESSION_SER);
         inner.dir = Direction::Gone;
     }
     true
@@ -525,11 +558,13 @@ pub(crate) fn setup_outgoing(luo: &Luo, liveupdate_num: u64) -> Result {
     Ok(())
 }
 
-/// Undoes the freeze of `done` (in reverse) after a later part of the reboot failed.
-fn unfreeze_all(done: &[Arc<Session>]) {
-    for s in done.iter().rev() {
+/// Undoes the freeze of `done` (in reverse) after a later part of the reboot failed; the
+/// pages their file chains were written to are zeroed for the next attempt.
+fn unfreeze_all(done: &mut KVec<&Arc<Session>>) {
+    while let Some(s) = done.pop() {
         let mut inner = s.inner.lock();
         inner.files.unfreeze();
+        inner.files.zero_pool();
         inner.frozen = false;
     }
 }
@@ -538,47 +573,65 @@ fn unfreeze_all(done: &[Arc<Session>]) {
 /// writes sessions, files and FLBs for the next kernel. All or nothing: on failure everything
 /// frozen is unfrozen, nothing is published, and the error goes back to reboot(2). On
 /// success, no session can change any more.
+///
+/// The chains are written into the pages reserved as sessions were created and files were
+/// preserved, and stay there: nothing is allocated here unless those ran short (the list of
+/// frozen sessions aside), and nothing is freed.
 pub(crate) fn serialize(luo: &Luo) -> Result {
     let mut guard = luo.sessions.lock();
-    let sessions = &mut *guard;
-    if sessions.frozen {
+    let Sessions {
+        outgoing,
+        n_outgoing,
+        pool,
+        out,
+        frozen,
+        ..
+    } = &mut *guard;
+    if *frozen {
         return Ok(());
     }
-    let Some(out) = sessions.out.as_mut() else {
+    let Some(out) = out.as_mut() else {
         return Ok(());
     };
     #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     crate::luo_fault::reboot_starts();
-    let mut list = KVec::with_capacity(sessions.n_outgoing, GFP_KERNEL)?;
-    for s in sessions.outgoing.values() {
-        list.push(s.clone(), GFP_KERNEL)?;
-    }
-    let mut chain = Chain::<kho::OutPage>::sessions();
-    let mut file_chains = KVec::with_capacity(list.len(), GFP_KERNEL)?;
-    for (i, s) in list.iter().enumerate() {
+    let mut done = KVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
+    let mut chain = Chain::with_pages(luo_ser::SESSION_SER, core::mem::replace(pool, KVec::new()));
+    for s in outgoing.values() {
         let mut inner = s.inner.lock();
-        let mut files = Chain::files();
+        let mut files = Chain::with_pages(luo_ser::FILE_SER, inner.files.take_pool());
         let res = inner.files.freeze(&mut files).and_then(|()| {
             chain
                 .push_session(s.name.as_bytes(), &files)
                 .inspect_err(|_| inner.files.unfreeze())
         });
+        let res = match res {
+            Ok(()) => {
+                inner.files.restore_pool(files.into_written());
+                inner.frozen = true;
+                // Cannot fail: capacity for every session was reserved above.
+                done.push(s, GFP_KERNEL).map_err(|e| {
+                    inner.files.unfreeze();
+                    inner.files.zero_pool();
+                    inner.frozen = false;
+                    Error::from(e)
+                })
+            }
+            Err(e) => {
+                inner.files.restore_pool(files.into_pages());
+                Err(e)
+            }
+        };
+        drop(inner);
         if let Err(e) = res {
-            drop(inner);
-            unfreeze_all(&list[..i]);
+            unfreeze_all(&mut done);
+            *pool = chain.into_pages();
             pr_err!(
                 "live update refused: session [{}] could not be serialized: {:?}\n",
                 BStr::from_bytes(s.name.as_bytes()),
                 e
             );
             return Err(e);
-        }
-        inner.frozen = true;
-        // Cannot fail: capacity for every session was reserved above.
-        if file_chains.push(files, GFP_KERNEL).is_err() {
-            drop(inner);
-            unfreeze_all(&list[..=i]);
-            return Err(ENOMEM);
         }
     }
 
@@ -595,7 +648,6 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
         }
         luo_ser::set_flb_count(page, n_flbs);
     }
-    let n_files: u64 = file_chains.iter().map(|c| c.len()).sum();
     luo_ser::set_root_sessions(out.root.bytes(), chain.head());
     #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     luo_ser::damage(
@@ -604,17 +656,8 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
         chain.first_block(),
         out.flbs.bytes(),
     );
-    chain.hand_over();
-    while let Some(c) = file_chains.pop() {
-        c.hand_over();
-    }
-    sessions.frozen = true;
-    pr_info!(
-        "serialized {} sessions, {} files, {} FLBs for the next kernel\n",
-        list.len(),
-        n_files,
-        n_flbs
-    );
+    *pool = chain.into_written();
+    *frozen = true;
     Ok(())
 }
 
