@@ -10,9 +10,9 @@
 # tests/bench/luo_bench.c in the guest:
 #
 #   kexec:S:F  S sessions of F one-page memfds, across a real kexec into the
-#              same kernel: ioctl times, liveupdate_reboot() time (kernel log,
-#              CONFIG_LIVEUPDATE_BENCH), early initcall (initcall_debug) and
-#              first open of the next kernel, whole cycle (TSC)
+#              same kernel: ioctl times, liveupdate_reboot() time and the next
+#              kernel's early initcall (kernel log, CONFIG_LIVEUPDATE_BENCH),
+#              its first open of /dev/liveupdate, whole cycle (TSC)
 #   scale:N    the time of the n-th CREATE_SESSION and PRESERVE_FD up to N
 #
 # Writes the raw numbers to $LUO_CACHE/bench/<date>/raw.txt and the markdown
@@ -44,10 +44,10 @@ DIR="$LUO_CACHE/bench/$(date +%Y%m%d-%H%M%S)"
 BIN="$DIR/bin"
 RAW="$DIR/raw.txt"
 mkdir -p "$BIN"
-# Quiet console (loglevel=6 keeps the KERN_NOTICE reboot line), initcall
-# times in the log buffer, 2 GiB so that 100,000 files fit.
+# Quiet console (loglevel=6 keeps the KERN_NOTICE benchmark lines), 2 GiB so
+# that 100,000 files fit.
 VM_MEM=2G
-VM_APPEND="console=ttyS0 loglevel=6 initcall_debug liveupdate=on panic=-1 oops=panic"
+VM_APPEND="console=ttyS0 loglevel=6 liveupdate=on panic=-1 oops=panic"
 . "$LUO_HARNESS/vm.sh"
 
 QEMU_PID=
@@ -95,6 +95,10 @@ one() { # run impl scenario
 		tr -d '\r' <"$d/kernel.log" |
 			sed -n 's/.*liveupdate-bench: reboot \([0-9]*\) ns err 0.*/reboot ns=\1/p' |
 			sed "s|^|$run $impl $sc |"
+		# The early initcall of the kernel that received the hand-over (the last boot).
+		tr -d '\r' <"$d/kernel.log" |
+			sed -n 's/.*liveupdate-bench: early_init \([0-9]*\) cycles.*/early_init cycles=\1/p' |
+			tail -n 1 | sed "s|^|$run $impl $sc |"
 	} >>"$RAW"
 	msg "run $run: $impl $sc done"
 }

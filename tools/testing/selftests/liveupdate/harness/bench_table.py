@@ -15,6 +15,7 @@ raw, runs, qemu, cpu, nproc, mem, source = sys.argv[1:8]
 # vals[(impl, scenario, metric)] = [one value per run]
 vals = collections.defaultdict(list)
 tsc = collections.defaultdict(dict)
+early = {}
 for line in open(raw):
     f = line.split()
     if len(f) < 4:
@@ -23,10 +24,8 @@ for line in open(raw):
     kv = dict(x.split("=", 1) for x in f[4:] if "=" in x)
     if key == "tsc":
         tsc[(run, impl, sc)].update(kv)
-    elif key == "initcall":
-        # The LUO's early initcall: liveupdate_early_init (C), luo_early_init (Rust).
-        if kv["fn"] in ("liveupdate_early_init", "luo_early_init"):
-            vals[(impl, sc, "initcall_early_ns")].append(int(kv["usecs"]) * 1000)
+    elif key == "early_init":
+        early[(run, impl, sc)] = int(kv["cycles"])
     elif key == "reboot":
         vals[(impl, sc, "reboot_ns")].append(int(kv["ns"]))
     elif key == "first_open":
@@ -44,6 +43,9 @@ for (run, impl, sc), t in tsc.items():
     if "stage1" in t and "stage2" in t and "mhz" in t:
         ticks = int(t["stage2"]) - int(t["stage1"])
         vals[(impl, sc, "cycle_ns")].append(int(ticks * 1000 / float(t["mhz"])))
+    if "mhz" in t and (run, impl, sc) in early:
+        ns = int(early[(run, impl, sc)] * 1000 / float(t["mhz"]))
+        vals[(impl, sc, "initcall_early_ns")].append(ns)
 
 
 def agg(impl, sc, metric):
@@ -146,7 +148,7 @@ print("|---|---|---|---|---|---|")
 for sc in scen:
     c_e, r_e = agg("c", sc, "initcall_early_ns"), agg("rust", sc, "initcall_early_ns")
     c_o, r_o = agg("c", sc, "first_open_ns"), agg("rust", sc, "first_open_ns")
-    print(f"| {label(sc)} | early initcall | {cell(c_e, digits=0)} | {cell(r_e, digits=0)} | "
+    print(f"| {label(sc)} | early initcall | {cell(c_e)} | {cell(r_e)} | "
           f"{ratio(c_e, r_e)} | |")
     print(f"| | first open | {cell(c_o)} | {cell(r_o)} | {ratio(c_o, r_o)} | |")
     tot = {}

@@ -74,3 +74,25 @@ if ! once "$kx" "CONFIG_LIVEUPDATE_BENCH"; then
 		die "$kx: the liveupdate_reboot() call is not where it is expected"
 	sed -i $'s|^\t\terror = liveupdate_reboot();$|#ifdef CONFIG_LIVEUPDATE_BENCH\\\n\t\tu64 luo_bench_t0 = ktime_get_ns();\\\n#endif\\\n\t\terror = liveupdate_reboot();\\\n#ifdef CONFIG_LIVEUPDATE_BENCH\\\n\t\tpr_notice("liveupdate-bench: reboot %llu ns err %d\\\\n",\\\n\t\t\tktime_get_ns() - luo_bench_t0, error);\\\n#endif|' "$kx"
 fi
+
+# 7. Benchmark hook in the C core: its early initcall logs how long it took, as
+# our luo_glue.c does under the same option.
+lc="$src/kernel/liveupdate/luo_core.c"
+if ! once "$lc" "liveupdate_early_init_bench"; then
+	grep -qx 'early_initcall(liveupdate_early_init);' "$lc" ||
+		die "$lc: the early_initcall line is not where it is expected"
+	sed -i 's|^early_initcall(liveupdate_early_init);$|#ifdef CONFIG_LIVEUPDATE_BENCH\
+static int __init liveupdate_early_init_bench(void)\
+{\
+\tcycles_t t0 = get_cycles();\
+\tint ret = liveupdate_early_init();\
+\
+\tpr_notice("liveupdate-bench: early_init %llu cycles\\n",\
+\t\t  (unsigned long long)(get_cycles() - t0));\
+\treturn ret;\
+}\
+early_initcall(liveupdate_early_init_bench);\
+#else\
+early_initcall(liveupdate_early_init);\
+#endif|' "$lc"
+fi

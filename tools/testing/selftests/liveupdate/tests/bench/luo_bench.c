@@ -20,9 +20,8 @@
  *
  * Output lines start with "BENCH ": "BENCH <op> n=<samples> median=<ns>
  * p99=<ns>" for timed operations, "BENCH scale_<op> N=<n> median=<ns>" for the
- * median of operations n/2+1..n, "BENCH first_open ns=<ns>", "BENCH initcall
- * fn=<name> usecs=<us>" for the live-update initcalls (initcall_debug, read
- * from /dev/kmsg), and "BENCH tsc stage1=<ticks>", "BENCH tsc stage2=<ticks>"
+ * median of operations n/2+1..n, "BENCH first_open ns=<ns>", and "BENCH tsc
+ * stage1=<ticks>", "BENCH tsc stage2=<ticks>"
  * and "BENCH tsc mhz=<MHz>" for the whole cycle, reboot(KEXEC) to stage 2.
  */
 #define _GNU_SOURCE
@@ -270,13 +269,10 @@ static int stage2(unsigned long nsess, unsigned long nfiles)
 	return 0;
 }
 
-/*
- * The live-update initcalls' times (initcall_debug) and the TSC frequency,
- * from the kernel log buffer.
- */
+/* The TSC frequency, from the kernel log buffer. */
 static void kmsg_facts(void)
 {
-	char rec[1024], fn[128], mhz[32] = "";
+	char rec[1024], mhz[32] = "";
 	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	ssize_t len;
 
@@ -284,7 +280,6 @@ static void kmsg_facts(void)
 		fail("open /dev/kmsg");
 	for (;;) {
 		char *msg, *p;
-		unsigned long us;
 
 		len = read(fd, rec, sizeof(rec) - 1);
 		if (len < 0 && errno == EPIPE)
@@ -296,11 +291,6 @@ static void kmsg_facts(void)
 		if (!msg)
 			continue;
 		msg++;
-		if (sscanf(msg, "initcall %127[^+ ]+%*s returned %*d after %lu usecs", fn, &us) == 2) {
-			if (strstr(fn, "luo") || strstr(fn, "liveupdate"))
-				printf("BENCH initcall fn=%s usecs=%lu\n", fn, us);
-			continue;
-		}
 		p = strstr(msg, "tsc: Detected ");
 		if (p)
 			sscanf(p, "tsc: Detected %31s MHz", mhz);
