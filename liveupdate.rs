@@ -142,7 +142,7 @@ impl Luo {
 }
 
 /// A KHO page source for the hand-over parser: restored pages are freed when it drops.
-struct KhoPages(KVec<kho::InPage>);
+struct KhoPages(KVVec<kho::InPage>);
 
 impl luo_ser::PageSource for KhoPages {
     fn page(&mut self, pa: u64) -> Result<&[u8]> {
@@ -170,7 +170,7 @@ fn parse_incoming() -> Option<HandOver> {
                 e,
             )
         })
-        .and_then(|root| luo_ser::parse(&mut KhoPages(KVec::new()), root.bytes(), len));
+        .and_then(|root| luo_ser::parse(&mut KhoPages(KVVec::new()), root.bytes(), len));
     match result {
         Ok(h) => {
             pr_info!(

@@ -153,7 +153,7 @@ impl PreservedFile {
 
 /// The files of one session.
 pub(crate) struct FileSet {
-    files: KVec<PreservedFile>,
+    files: KVVec<PreservedFile>,
     /// Token to index in `files`.
     tokens: RBTree<u64, usize>,
     /// KHO pages for the file chain of an outgoing set, allocated as files are preserved:
@@ -180,7 +180,7 @@ fn claim_id(luo: &Luo, id: usize, node: RBTreeNodeReservation<usize, ()>) -> Res
 impl FileSet {
     pub(crate) fn new() -> Self {
         Self {
-            files: KVec::new(),
+            files: KVVec::new(),
             tokens: RBTree::new(),
             pool: KVec::new(),
         }

@@ -140,7 +140,7 @@ pub(crate) struct InFile {
 /// An incoming session; its tokens are unique.
 pub(crate) struct InSession {
     pub(crate) name: SessionName,
-    pub(crate) files: KVec<InFile>,
+    pub(crate) files: KVVec<InFile>,
 }
 
 /// An FLB of the previous kernel.
@@ -157,7 +157,7 @@ pub(crate) struct InFlb {
 /// Session names are unique, tokens are unique within each session, FLB names are unique.
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
-    pub(crate) sessions: KVec<InSession>,
+    pub(crate) sessions: KVVec<InSession>,
     pub(crate) flbs: KVec<InFlb>,
 }
 
@@ -243,7 +243,7 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
 
     // Sessions first, with their file chains' addresses; the file chains are walked after,
     // so that no two pages are borrowed from `src` at once.
-    let mut heads: KVec<(SessionName, u64, u64)> = KVec::new();
+    let mut heads: KVVec<(SessionName, u64, u64)> = KVVec::new();
     let mut names: RBTree<SessionName, ()> = RBTree::new();
     walk(src, sessions_pa, SESSION_SER, |e| {
         let Ok(name) = SessionName::new(&e[S_NAME..S_NAME + NAME_LEN]) else {
@@ -263,9 +263,9 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
         Ok(())
     })?;
 
-    let mut sessions = KVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
+    let mut sessions = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
     for (name, files_pa, count) in heads.iter() {
-        let mut files = KVec::with_capacity(*count as usize, GFP_KERNEL).map_err(oom)?;
+        let mut files = KVVec::with_capacity(*count as usize, GFP_KERNEL).map_err(oom)?;
         let mut tokens: RBTree<u64, ()> = RBTree::new();
         let n = walk(src, *files_pa, FILE_SER, |e| {
             let Ok(compatible) = Compat::parse(&e[F_COMPAT..F_COMPAT + COMPAT_LEN]) else {

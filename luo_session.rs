@@ -560,7 +560,7 @@ pub(crate) fn setup_outgoing(luo: &Luo, liveupdate_num: u64) -> Result {
 
 /// Undoes the freeze of `done` (in reverse) after a later part of the reboot failed; the
 /// pages their file chains were written to are zeroed for the next attempt.
-fn unfreeze_all(done: &mut KVec<&Arc<Session>>) {
+fn unfreeze_all(done: &mut KVVec<&Arc<Session>>) {
     while let Some(s) = done.pop() {
         let mut inner = s.inner.lock();
         inner.files.unfreeze();
@@ -595,7 +595,7 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
     };
     #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     crate::luo_fault::reboot_starts();
-    let mut done = KVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
+    let mut done = KVVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
     let mut chain = Chain::with_pages(luo_ser::SESSION_SER, core::mem::replace(pool, KVec::new()));
     for s in outgoing.values() {
         let mut inner = s.inner.lock();
