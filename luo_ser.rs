@@ -244,17 +244,10 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
     // Sessions first, with their file chains' addresses; the file chains are walked after,
     // so that no two pages are borrowed from `src` at once.
     let mut heads: KVVec<(SessionName, u64, u64)> = KVVec::new();
-    let mut names: RBTree<SessionName, ()> = RBTree::new();
     walk(src, sessions_pa, SESSION_SER, |e| {
         let Ok(name) = SessionName::new(&e[S_NAME..S_NAME + NAME_LEN]) else {
             return bad("a session name is empty or not terminated");
         };
-        if names.get(&name).is_some() {
-            return bad("two sessions have the same name");
-        }
-        names
-            .try_create_and_insert(name, (), GFP_KERNEL)
-            .map_err(oom)?;
         let (files, count) = (rd64(e, S_FILES), rd64(e, S_COUNT));
         if (files == 0) != (count == 0) || count > MAX_FILES as u64 {
             return bad("a session's file count does not match its file chain");
@@ -263,21 +256,26 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
         Ok(())
     })?;
 
+    // Uniqueness by sorting: one allocation, O(n log n).
+    let mut names = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
+    for (name, _, _) in heads.iter() {
+        names.push(name, GFP_KERNEL).map_err(oom)?;
+    }
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return bad("two sessions have the same name");
+    }
+    drop(names);
+
     let mut sessions = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
+    let mut tokens: KVVec<u64> = KVVec::new();
     for (name, files_pa, count) in heads.iter() {
         let mut files = KVVec::with_capacity(*count as usize, GFP_KERNEL).map_err(oom)?;
-        let mut tokens: RBTree<u64, ()> = RBTree::new();
         let n = walk(src, *files_pa, FILE_SER, |e| {
             let Ok(compatible) = Compat::parse(&e[F_COMPAT..F_COMPAT + COMPAT_LEN]) else {
                 return bad("a file's handler name is empty or not terminated");
             };
             let token = rd64(e, F_TOKEN);
-            if tokens.get(&token).is_some() {
-                return bad("two files of a session have the same token");
-            }
-            tokens
-                .try_create_and_insert(token, (), GFP_KERNEL)
-                .map_err(oom)?;
             if files.len() as u64 >= *count {
                 return bad("a session's file chain holds more files than its count");
             }
@@ -294,6 +292,15 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
         })?;
         if n != *count {
             return bad("a session's file chain holds fewer files than its count");
+        }
+        tokens.clear();
+        tokens.reserve(files.len(), GFP_KERNEL).map_err(oom)?;
+        for f in files.iter() {
+            tokens.push(f.token, GFP_KERNEL).map_err(oom)?;
+        }
+        tokens.sort_unstable();
+        if tokens.windows(2).any(|w| w[0] == w[1]) {
+            return bad("two files of a session have the same token");
         }
         sessions
             .push(InSession { name: *name, files }, GFP_KERNEL)

@@ -118,7 +118,8 @@ table() {
 	python3 "$LUO_HARNESS/bench_table.py" "$RAW" "$RUNS" \
 		"$(qemu-system-x86_64 --version | head -n 1)" \
 		"$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
-		"$(nproc)" "$VM_MEM" "$(luo_src_dir | xargs basename)"
+		"$(nproc)" "$VM_MEM" "$(luo_src_dir | xargs basename)" \
+		"$LUO_HARNESS/bench_notes.txt"
 }
 if [ -n "$OUT" ]; then
 	table >"$OUT" || die "table failed"

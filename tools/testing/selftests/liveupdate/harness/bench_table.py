@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 #
-# bench_table.py RAW RUNS QEMU CPU NPROC MEM SOURCE
+# bench_table.py RAW RUNS QEMU CPU NPROC MEM SOURCE [NOTES]
 #
 # Turns bench.sh's raw lines ("<run> <impl> <scenario> <key> k=v ...") into
 # the markdown table: per row the median over the runs (min-max) for C and
-# for Rust, and the ratio Rust/C of the medians.
+# for Rust, and the ratio Rust/C of the medians. NOTES (bench_notes.txt)
+# holds "section<TAB>row<TAB>note" lines: the note column of that row.
 import collections
 import statistics
 import sys
 
 raw, runs, qemu, cpu, nproc, mem, source = sys.argv[1:8]
+notes = {}
+if len(sys.argv) > 8:
+    for line in open(sys.argv[8]):
+        if line.startswith("#") or line.count("\t") < 2:
+            continue
+        sec, lab, note = line.rstrip("\n").split("\t", 2)
+        notes[(sec, lab)] = note
+section = ""
+
+
+def note_for(label):
+    return notes.get((section, label), "")
 
 # vals[(impl, scenario, metric)] = [one value per run]
 vals = collections.defaultdict(list)
@@ -74,6 +87,7 @@ def ratio(c, r):
 
 
 def row(label, c, r, unit_div=1000, digits=1, note=""):
+    note = " ".join(x for x in (note, note_for(label)) if x)
     print(f"| {label} | {cell(c, unit_div, digits)} | {cell(r, unit_div, digits)} | "
           f"{ratio(c, r)} | {note} |")
 
@@ -88,6 +102,14 @@ def label(sc):
     return f"{s} session{'s' if s != '1' else ''} × {f} file{'s' if f != '1' else ''}"
 
 
+print("# The Rust LUO against the C LUO: benchmark")
+print()
+print("Produced by `tools/testing/selftests/liveupdate/lu bench -o "
+      "Documentation/liveupdate-rust-bench.md` (harness/bench.sh); the notes column comes "
+      "from harness/bench_notes.txt. Timings come from QEMU TCG (no KVM here) and are "
+      "noisy: compare the ratios. See Documentation/liveupdate-rust.rst, \"Performance\", "
+      "for what is measured and why some rows are above 1.")
+print()
 print(f"Runs: {runs}, interleaved (odd runs C first, even runs Rust first). "
       f"Each cell: median over the runs (min–max); ratio = Rust median / C median.")
 print()
@@ -97,6 +119,7 @@ print(f"Host: {cpu}, {nproc} cores. QEMU: {qemu}, `-accel tcg -smp 2 -m {mem}`. 
 print()
 
 hot = "kexec:2000:1"
+section = "hot"
 print("### ioctl hot paths (µs per call; 2,000 sessions of one file; 1,000 closes)")
 print()
 print("| operation | C median | Rust median | Rust/C | |")
@@ -106,6 +129,7 @@ for op in ["create_session", "get_name", "preserve_fd", "close_session_1file",
     row(op.upper() if op not in ("close_session_1file",) else "close (1 file)",
         agg("c", hot, op + ":median"), agg("rust", hot, op + ":median"), digits=2)
 print()
+section = "p99"
 print("| operation | C p99 | Rust p99 | Rust/C | |")
 print("|---|---|---|---|---|")
 for op in ["create_session", "get_name", "preserve_fd", "close_session_1file",
@@ -114,6 +138,7 @@ for op in ["create_session", "get_name", "preserve_fd", "close_session_1file",
         agg("c", hot, op + ":p99"), agg("rust", hot, op + ":p99"), digits=2)
 print()
 
+section = "scale"
 for sc in scale:
     n_max = int(sc.split(":")[1])
     print(f"### Scaling (µs per call: median of calls N/2+1..N)")
@@ -133,6 +158,7 @@ for sc in scale:
             n *= 10
     print()
 
+section = "reboot"
 print("### Reboot path: liveupdate_reboot() (µs, measured in kernel_kexec())")
 print()
 print("| hand-over | C | Rust | Rust/C | |")
@@ -141,6 +167,7 @@ for sc in scen:
     row(label(sc), agg("c", sc, "reboot_ns"), agg("rust", sc, "reboot_ns"))
 print()
 
+section = "boot"
 print("### Next kernel: early initcall and first open of /dev/liveupdate (µs)")
 print()
 print("| hand-over | step | C | Rust | Rust/C | |")
@@ -149,8 +176,9 @@ for sc in scen:
     c_e, r_e = agg("c", sc, "initcall_early_ns"), agg("rust", sc, "initcall_early_ns")
     c_o, r_o = agg("c", sc, "first_open_ns"), agg("rust", sc, "first_open_ns")
     print(f"| {label(sc)} | early initcall | {cell(c_e)} | {cell(r_e)} | "
-          f"{ratio(c_e, r_e)} | |")
-    print(f"| | first open | {cell(c_o)} | {cell(r_o)} | {ratio(c_o, r_o)} | |")
+          f"{ratio(c_e, r_e)} | {note_for(label(sc) + ' / early initcall')} |")
+    print(f"| | first open | {cell(c_o)} | {cell(r_o)} | {ratio(c_o, r_o)} | "
+          f"{note_for(label(sc) + ' / first open')} |")
     tot = {}
     for impl in ("c", "rust"):
         e = vals.get((impl, sc, "initcall_early_ns"), [])
@@ -158,9 +186,10 @@ for sc in scen:
         s = [a + b for a, b in zip(e, o)]
         tot[impl] = (statistics.median(s), min(s), max(s)) if s else None
     print(f"| | **sum** | {cell(tot['c'])} | {cell(tot['rust'])} | "
-          f"{ratio(tot['c'], tot['rust'])} | |")
+          f"{ratio(tot['c'], tot['rust'])} | {note_for(label(sc) + ' / sum')} |")
 print()
 
+section = "cycle"
 print("### Whole cycle: reboot(KEXEC) to the stage-2 program (ms, guest TSC)")
 print()
 print("| hand-over | C | Rust | Rust/C | |")
