@@ -59,7 +59,8 @@ late_initcall(luo_late_init);
 
 #ifdef CONFIG_LIVEUPDATE_RUST_FAULT_INJECT
 
-static int __init luo_fail_freeze_param(char *buf)
+/* Parses an unsigned number for one of the fault-injection setters. */
+static int __init luo_uint_param(char *buf, void (*set)(unsigned int))
 {
 	unsigned int n;
 	int err;
@@ -68,9 +69,14 @@ static int __init luo_fail_freeze_param(char *buf)
 	if (err)
 		return err;
 
-	luo_rs_set_fail_freeze(n);
+	set(n);
 
 	return 0;
+}
+
+static int __init luo_fail_freeze_param(char *buf)
+{
+	return luo_uint_param(buf, luo_rs_set_fail_freeze);
 }
 early_param("luo_rs_fail_freeze", luo_fail_freeze_param);
 
@@ -87,16 +93,7 @@ early_param("luo_rs_damage", luo_damage_param);
 
 static int __init luo_leak_param(char *buf)
 {
-	unsigned int n;
-	int err;
-
-	err = kstrtouint(buf, 0, &n);
-	if (err)
-		return err;
-
-	luo_rs_set_leak(n);
-
-	return 0;
+	return luo_uint_param(buf, luo_rs_set_leak);
 }
 early_param("luo_rs_leak", luo_leak_param);
 #endif

@@ -50,14 +50,6 @@ VM_MEM=2G
 VM_APPEND="console=ttyS0 loglevel=6 liveupdate=on panic=-1 oops=panic"
 . "$LUO_HARNESS/vm.sh"
 
-QEMU_PID=
-cleanup() {
-	[ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
-	QEMU_PID=
-}
-trap 'cleanup; echo "# interrupted" >&2; exit 130' INT TERM
-trap cleanup EXIT
-
 gcc -Os -s -Wall -Werror -static -nostdinc -nostdlib -fno-asynchronous-unwind-tables \
 	-fno-ident -fno-stack-protector -I "$hdr" -I "$src/tools/include/nolibc" \
 	-o "$BIN/init" "$LUO_HARNESS/init.c" || die "cannot build init"

@@ -119,24 +119,18 @@ print(f"Host: {cpu}, {nproc} cores. QEMU: {qemu}, `-accel tcg -smp 2 -m {mem}`. 
 print()
 
 hot = "kexec:2000:1"
-section = "hot"
 print("### ioctl hot paths (µs per call; 2,000 sessions of one file; 1,000 closes)")
 print()
-print("| operation | C median | Rust median | Rust/C | |")
-print("|---|---|---|---|---|")
-for op in ["create_session", "get_name", "preserve_fd", "close_session_1file",
-           "retrieve_session", "retrieve_fd", "finish"]:
-    row(op.upper() if op not in ("close_session_1file",) else "close (1 file)",
-        agg("c", hot, op + ":median"), agg("rust", hot, op + ":median"), digits=2)
-print()
-section = "p99"
-print("| operation | C p99 | Rust p99 | Rust/C | |")
-print("|---|---|---|---|---|")
-for op in ["create_session", "get_name", "preserve_fd", "close_session_1file",
-           "retrieve_session", "retrieve_fd", "finish"]:
-    row(op.upper() if op not in ("close_session_1file",) else "close (1 file)",
-        agg("c", hot, op + ":p99"), agg("rust", hot, op + ":p99"), digits=2)
-print()
+HOT_OPS = ["create_session", "get_name", "preserve_fd", "close_session_1file",
+           "retrieve_session", "retrieve_fd", "finish"]
+for stat, sec in (("median", "hot"), ("p99", "p99")):
+    section = sec
+    print(f"| operation | C {stat} | Rust {stat} | Rust/C | |")
+    print("|---|---|---|---|---|")
+    for op in HOT_OPS:
+        row("close (1 file)" if op == "close_session_1file" else op.upper(),
+            agg("c", hot, f"{op}:{stat}"), agg("rust", hot, f"{op}:{stat}"), digits=2)
+    print()
 
 section = "scale"
 for sc in scale:

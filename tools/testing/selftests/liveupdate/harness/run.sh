@@ -47,14 +47,6 @@ ls -1d "$LUO_CACHE"/runs/*/ 2>/dev/null | sort | head -n -10 | xargs -r rm -rf
 # Kernel log lines that fail a test whatever its own verdict.
 SPLAT='BUG:|WARNING:|Oops|Kernel panic|KASAN|UBSAN|INFO: possible|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|general protection fault|kernel BUG|Call Trace:'
 
-QEMU_PID=
-cleanup() {
-	[ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
-	QEMU_PID=
-}
-trap 'cleanup; echo "# interrupted" >&2; exit 130' INT TERM
-trap cleanup EXIT
-
 IFS=, read -r -a impls <<<"$IMPLS"
 declare -A KDIR
 for i in "${impls[@]}"; do

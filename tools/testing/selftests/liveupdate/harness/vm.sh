@@ -1,12 +1,21 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# VM helpers shared by run.sh and bench.sh (sourced; they set CPIO to a
-# gen_init_cpio and keep QEMU_PID for their cleanup trap).
+# VM helpers shared by run.sh and bench.sh (sourced once CPIO names a
+# gen_init_cpio). Sourcing installs the trap that kills a running VM when the
+# script ends or is interrupted.
 
 # The QEMU settings of every VM: TCG, 2 CPUs, VM_MEM of memory, the kernel
 # log on the first serial port and the test output on the second.
 VM_MEM=${VM_MEM:-1G}
 VM_APPEND=${VM_APPEND:-console=ttyS0 ignore_loglevel liveupdate=on panic=-1 oops=panic}
+
+QEMU_PID=
+cleanup() {
+	[ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
+	QEMU_PID=
+}
+trap 'cleanup; echo "# interrupted" >&2; exit 130' INT TERM
+trap cleanup EXIT
 
 # mkcpio OUT ENTRY... where ENTRY is "path:file" (a file) or "path/" (a dir)
 mkcpio() {
