@@ -188,7 +188,7 @@ impl FileSet {
 
     /// The pages reserved for the file chain (reboot writes the chain into them).
     pub(crate) fn take_pool(&mut self) -> KVec<kho::OutPage> {
-        core::mem::replace(&mut self.pool, KVec::new())
+        core::mem::take(&mut self.pool)
     }
 
     /// Gives back the pages of a chain (written, or zeroed after a failed attempt).

@@ -596,7 +596,7 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
     #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     crate::luo_fault::reboot_starts();
     let mut done = KVVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
-    let mut chain = Chain::with_pages(luo_ser::SESSION_SER, core::mem::replace(pool, KVec::new()));
+    let mut chain = Chain::with_pages(luo_ser::SESSION_SER, core::mem::take(pool));
     for s in outgoing.values() {
         let mut inner = s.inner.lock();
         let mut files = Chain::with_pages(luo_ser::FILE_SER, inner.files.take_pool());

@@ -205,7 +205,10 @@ run_single() { # impl program source
 		elif [[ "$line" == *"# SKIP"* ]]; then
 			record "$impl/$prog.$c" skip "${line#*# SKIP}"; failed=1
 		else
-			record "$impl/$prog.$c" pass
+			# The case's own diagnostics (fuzz seed and call count, fault counts).
+			record "$impl/$prog.$c" pass "$(tr -d '\r' <"$d/output.log" |
+				sed -n "/^#  RUN .*\.$c \.\.\.\$/,/^# .* OK  .*\.$c\$/p" |
+				grep -E '^# ' | grep -vE '^# +(RUN|OK) ' | head -n 4)"
 		fi
 	done
 	LOGDIR[$impl/$prog]=$d
@@ -417,6 +420,7 @@ for n in "${!R_NAME[@]}"; do
 	case "$st" in
 	pass)
 		echo "ok $num $name"
+		[ -z "$why" ] || sed 's/^# */#   /' <<<"$why"
 		pass=$((pass + 1)) ;;
 	*)
 		echo "not ok $num $name # $st: $why"
