@@ -384,6 +384,10 @@ fn reuse_as_outgoing(
     {
         return;
     }
+    let mut inner = s.inner.lock();
+    if inner.dir != (Direction::Incoming { retrieved: true }) || inner.files.len() != 0 {
+        return;
+    }
     let n = sessions.n_outgoing + 1;
     if luo_ser::pages_for(n, luo_ser::SESSION_SER) > sessions.pool.len() {
         // The spare page, else one allocated now (the count changed since FINISH looked).
@@ -397,10 +401,6 @@ fn reuse_as_outgoing(
         if sessions.pool.push(page, GFP_KERNEL).is_err() {
             return;
         }
-    }
-    let mut inner = s.inner.lock();
-    if inner.dir != (Direction::Incoming { retrieved: true }) || inner.files.len() != 0 {
-        return;
     }
     sessions.incoming.remove(&s.name);
     let seq = sessions.next_seq;
