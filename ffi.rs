@@ -503,8 +503,8 @@ unsafe extern "C" fn session_release(
 unsafe extern "C" fn session_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: The private data is an `Arc<Session>` that lives until `release`, which cannot
     // run during an ioctl on the file.
-    let session: Arc<Session> =
-        unsafe { <Arc<Session> as ForeignOwnable>::borrow((*file).private_data) }.into();
+    let session = unsafe { <Arc<Session> as ForeignOwnable>::borrow((*file).private_data) };
+    let session: Arc<Session> = session.into();
     match luo_session::ioctl(&session, cmd, arg) {
         Ok(ret) => ret as c_long,
         Err(e) => e.to_errno() as c_long,
@@ -528,14 +528,25 @@ const SESSION_FOPS: bindings::file_operations = bindings::file_operations {
 // The exported C API, exactly the prototypes of include/linux/liveupdate.h.
 
 /// Returns true if live update is enabled.
+///
+/// # Safety
+///
+/// None: any caller may call it. It is `unsafe` only because `#[export]` compares it with
+/// bindgen's declaration, which is `unsafe`, and rustc 1.85 (the kernel's minimum) does not
+/// unify a safe and an `unsafe` function type there (upstream's `drm_panic_qr_max_data_size`
+/// is `unsafe` for the same reason).
 #[export]
-pub(crate) extern "C" fn liveupdate_enabled() -> bool {
+pub(crate) unsafe extern "C" fn liveupdate_enabled() -> bool {
     crate::enabled()
 }
 
 /// Called by `kernel_kexec()`: freezes and serializes every outgoing session.
+///
+/// # Safety
+///
+/// None; `unsafe` for `#[export]`, as [`liveupdate_enabled`].
 #[export]
-pub(crate) extern "C" fn liveupdate_reboot() -> c_int {
+pub(crate) unsafe extern "C" fn liveupdate_reboot() -> c_int {
     match crate::reboot() {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -592,8 +603,8 @@ pub(crate) unsafe extern "C" fn liveupdate_register_flb(
         return EOPNOTSUPP.to_errno();
     };
     // SAFETY: By the caller's guarantee.
-    let res =
-        unsafe { Flb::from_raw(flb) }.and_then(|flb| luo_flb::register(luo, fh as usize, flb));
+    let flb = unsafe { Flb::from_raw(flb) };
+    let res = flb.and_then(|flb| luo_flb::register(luo, fh as usize, flb));
     match res {
         Ok(()) => 0,
         Err(e) => e.to_errno(),

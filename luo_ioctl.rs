@@ -234,8 +234,19 @@ pub(crate) fn always<C: ?Sized>(_: &C) -> Result {
     Ok(())
 }
 
-/// Compile-time check of a table: dense from `base`, each struct fits and has a size header.
-pub(crate) const fn table_ok<C: ?Sized>(table: &[Op<C>], base: u32) -> bool {
+/// An op table whose first command has number `base`, checked at compile time (use it in the
+/// initializer of the table's `static`): a table that is not dense from `base`, or whose
+/// structs do not fit or lack a size header, fails the build.
+pub(crate) const fn checked_table<C: ?Sized, const N: usize>(
+    table: [Op<C>; N],
+    base: u32,
+) -> [Op<C>; N] {
+    assert!(table_ok(&table, base), "invalid ioctl op table");
+    table
+}
+
+/// Whether a table is dense from `base` and each struct fits and has a size header.
+const fn table_ok<C: ?Sized>(table: &[Op<C>], base: u32) -> bool {
     let mut i = 0;
     while i < table.len() {
         let op = &table[i];

@@ -269,24 +269,23 @@ fn retrieve_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
 }
 
 /// The op table of `/dev/liveupdate`.
-static DEVICE_OPS: [Op<&'static Luo>; 2] = [
-    Op {
-        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_CREATE_SESSION),
-        layout: layout::CREATE_SESSION,
-        allowed: always,
-        exec: create_session,
-    },
-    Op {
-        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_RETRIEVE_SESSION),
-        layout: layout::RETRIEVE_SESSION,
-        allowed: always,
-        exec: retrieve_session,
-    },
-];
-const _: () = assert!(luo_ioctl::table_ok(
-    &DEVICE_OPS,
-    bindings::LIVEUPDATE_CMD_BASE
-));
+static DEVICE_OPS: [Op<&'static Luo>; 2] = luo_ioctl::checked_table(
+    [
+        Op {
+            cmd: luo_cmd(bindings::LIVEUPDATE_CMD_CREATE_SESSION),
+            layout: layout::CREATE_SESSION,
+            allowed: always,
+            exec: create_session,
+        },
+        Op {
+            cmd: luo_cmd(bindings::LIVEUPDATE_CMD_RETRIEVE_SESSION),
+            layout: layout::RETRIEVE_SESSION,
+            allowed: always,
+            exec: retrieve_session,
+        },
+    ],
+    bindings::LIVEUPDATE_CMD_BASE,
+);
 
 /// An ioctl on `/dev/liveupdate`.
 pub(crate) fn device_ioctl(luo: &'static Luo, cmd: u32, arg: usize) -> Result<isize> {
@@ -421,36 +420,35 @@ fn get_name(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
 }
 
 /// The op table of session fds.
-static SESSION_OPS: [Op<Arc<Session>>; 4] = [
-    Op {
-        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_PRESERVE_FD),
-        layout: layout::PRESERVE_FD,
-        allowed: outgoing_only,
-        exec: preserve_fd,
-    },
-    Op {
-        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_RETRIEVE_FD),
-        layout: layout::RETRIEVE_FD,
-        allowed: incoming_only,
-        exec: retrieve_fd,
-    },
-    Op {
-        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_FINISH),
-        layout: layout::FINISH,
-        allowed: incoming_only,
-        exec: finish,
-    },
-    Op {
-        cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_GET_NAME),
-        layout: layout::GET_NAME,
-        allowed: always,
-        exec: get_name,
-    },
-];
-const _: () = assert!(luo_ioctl::table_ok(
-    &SESSION_OPS,
-    bindings::LIVEUPDATE_CMD_SESSION_BASE
-));
+static SESSION_OPS: [Op<Arc<Session>>; 4] = luo_ioctl::checked_table(
+    [
+        Op {
+            cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_PRESERVE_FD),
+            layout: layout::PRESERVE_FD,
+            allowed: outgoing_only,
+            exec: preserve_fd,
+        },
+        Op {
+            cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_RETRIEVE_FD),
+            layout: layout::RETRIEVE_FD,
+            allowed: incoming_only,
+            exec: retrieve_fd,
+        },
+        Op {
+            cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_FINISH),
+            layout: layout::FINISH,
+            allowed: incoming_only,
+            exec: finish,
+        },
+        Op {
+            cmd: luo_cmd(bindings::LIVEUPDATE_CMD_SESSION_GET_NAME),
+            layout: layout::GET_NAME,
+            allowed: always,
+            exec: get_name,
+        },
+    ],
+    bindings::LIVEUPDATE_CMD_SESSION_BASE,
+);
 
 /// An ioctl on a session fd.
 pub(crate) fn ioctl(session: &Arc<Session>, cmd: u32, arg: usize) -> Result<isize> {

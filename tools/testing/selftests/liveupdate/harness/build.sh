@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build.sh VARIANT...   (c, rust, c-debug, rust-debug, c-bench, rust-bench)
+# build.sh VARIANT...   (c, rust, c-debug, rust-debug, c-bench, rust-bench,
+#                        c-7.2, rust-minrustc)
 #
 # Configures one build directory per variant from the 7.3 selftest fragments
 # (config + config.x86_64) plus CONFIG_RUST=y and the implementation choice,
@@ -10,32 +11,52 @@
 # config.bench alone for -bench variants; checks every requested option
 # survived olddefconfig, and builds bzImage, the uAPI headers and
 # usr/gen_init_cpio. Prints the build directory of each variant.
+#
+# c-7.2 is Debian's Linux 7.2 with its C LUO, built from the same 7.3
+# fragments (no Rust, no choice: 7.2 has neither). rust-minrustc is the rust
+# variant built with the kernel's minimum rustc (toolchain.sh) from the git
+# copy that `lu patches`' series was applied to (patches.sh). Every build log
+# starts with the versions of the tools used.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
-sel="$src/tools/testing/selftests/liveupdate"
+sel="$(luo_src_dir)/tools/testing/selftests/liveupdate"
+[ -d "$sel" ] || die "no kernel source; run: $LUO_TESTS/lu setup"
+INTEGRATED=0
 
-"$LUO_HARNESS/integrate.sh" "$src"
+VARIANTS="c, rust, c-debug, rust-debug, c-bench, rust-bench, c-7.2, rust-minrustc"
 
 build_one() {
-	local variant=$1 impl=${1%%-*} bdir frag log
+	local variant=$1 impl=${1%%-*} bdir frag log src
 	case "$impl" in
 	c) impl=C ;;
 	rust) impl=RUST ;;
-	*) die "unknown variant '$1' (c, rust, c-debug, rust-debug, c-bench, rust-bench)" ;;
+	*) die "unknown variant '$1' ($VARIANTS)" ;;
 	esac
 	case "$variant" in
-	c|rust|*-debug|*-bench) ;;
-	*) die "unknown variant '$1' (c, rust, c-debug, rust-debug, c-bench, rust-bench)" ;;
+	c|rust|*-debug|*-bench|c-7.2|rust-minrustc) ;;
+	*) die "unknown variant '$1' ($VARIANTS)" ;;
 	esac
+	src=$(luo_variant_src "$variant")
+	case "$variant" in
+	c-7.2) ;;
+	rust-minrustc)
+		[ -e "$src/$LUO_TREE_SUBDIR/Kconfig" ] ||
+			die "no patched git copy in $src; run: $LUO_HARNESS/patches.sh apply" ;;
+	*)
+		[ "$INTEGRATED" = 1 ] || "$LUO_HARNESS/integrate.sh" apply "$src"
+		INTEGRATED=1 ;;
+	esac
+	luo_use_toolchain "$variant"
 	bdir=$(luo_build_dir "$variant")
 	mkdir -p "$bdir"
 	frag="$bdir/luo.config.new"
 	{
 		cat "$sel/config.x86_64" "$sel/config"
-		echo "CONFIG_RUST=y"
-		echo "CONFIG_LIVEUPDATE_IMPL_$impl=y"
+		if [ "$variant" != c-7.2 ]; then
+			echo "CONFIG_RUST=y"
+			echo "CONFIG_LIVEUPDATE_IMPL_$impl=y"
+		fi
 		case "$variant" in
 		*-bench) cat "$LUO_HARNESS/config.bench" ;;
 		*)
@@ -49,7 +70,8 @@ build_one() {
 	if ! cmp -s "$frag" "$bdir/luo.config" || [ ! -e "$bdir/.config" ]; then
 		msg "configuring $variant in $bdir"
 		cp "$frag" "$bdir/.config"
-		luo_make "$src" "$bdir" olddefconfig >"$log" 2>&1 ||
+		luo_tool_versions "$variant" | sed 's/^/# /' >"$log"
+		luo_make "$src" "$bdir" olddefconfig >>"$log" 2>&1 ||
 			{ tail -n 20 "$log" >&2; die "olddefconfig failed for $variant (log: $log)"; }
 		local opt
 		while read -r opt; do
@@ -69,7 +91,8 @@ build_one() {
 	fi
 	msg "building $variant (log: $log)"
 	local t0=$SECONDS
-	if ! luo_make "$src" "$bdir" bzImage >"$log" 2>&1; then
+	luo_tool_versions "$variant" | sed 's/^/# /' >"$log"
+	if ! luo_make "$src" "$bdir" bzImage >>"$log" 2>&1; then
 		echo "build of $variant failed; first error:" >&2
 		grep -m 1 -B 2 -A 12 -E '(error(\[E[0-9]+\])?:|Error [0-9]+)' "$log" >&2 || tail -n 40 "$log" >&2
 		die "kernel build failed (log: $log)"

@@ -5,43 +5,148 @@
 LUO_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../../.." && pwd)
 LUO_TESTS="$LUO_REPO/tools/testing/selftests/liveupdate"
 LUO_HARNESS="$LUO_TESTS/harness"
+# Our edits of upstream files, applied by integrate.sh, exported by `lu patches`.
+LUO_PATCHES="$LUO_REPO/patches"
 
 # Everything downloaded or built lives here, outside the clone.
 LUO_CACHE="${LUO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-luo}"
 
-# The kernel source package and the suites it is fetched from, in order.
+# The kernel source packages and the suites they are fetched from, in order.
+# linux-source-7.2 is the older kernel of the cross-version tests (c-7.2).
 LUO_SRC_PKG="${LUO_SRC_PKG:-linux-source-7.3}"
+LUO_OLD_SRC_PKG="${LUO_OLD_SRC_PKG:-linux-source-7.2}"
 LUO_SRC_SUITES="${LUO_SRC_SUITES:-trixie-backports experimental}"
 LUO_BINDGEN_VERSION=0.72.1
 
-# Where the repo's kernel sources go inside the downloaded tree.
+# A Linux 7.3 tree of the user's own (`lu --tree DIR` or LUO_TREE=DIR): used
+# instead of the downloaded one; builds still go to $LUO_CACHE/build.
+LUO_TREE="${LUO_TREE:-}"
+
+# Where the repo's kernel sources go inside the kernel tree.
 LUO_TREE_SUBDIR=kernel/liveupdate/rust_luo
 
 # The Debian toolchain, passed explicitly: rustup's tools come first in PATH.
-LUO_RUSTC=/usr/bin/rustc
-LUO_CLIPPY_DRIVER=/usr/bin/clippy-driver
-LUO_RUSTFMT=/usr/bin/rustfmt
+# A variant built with another rustc (rust-minrustc) overrides the first three
+# with a Debian rustc unpacked into the cache (toolchain.sh).
+LUO_SYS_RUSTC=/usr/bin/rustc
+LUO_SYS_CLIPPY_DRIVER=/usr/bin/clippy-driver
+LUO_SYS_RUSTFMT=/usr/bin/rustfmt
+LUO_RUSTC=$LUO_SYS_RUSTC
+LUO_CLIPPY_DRIVER=$LUO_SYS_CLIPPY_DRIVER
+LUO_RUSTFMT=$LUO_SYS_RUSTFMT
 LUO_BINDGEN="$LUO_CACHE/bindgen/bin/bindgen"
 LUO_LIBCLANG_PATH=/usr/lib/llvm-19/lib
+LUO_LLVM_SUFFIX=-19
 
 JOBS="${JOBS:-$(nproc)}"
 
 msg() { printf '# %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# The unpacked kernel tree: the newest one in the cache.
-luo_src_dir() {
+# The unpacked tree of a source package in the cache: the newest of its series.
+luo_cached_src() { # [series, default 7.3]
 	local d
-	d=$(ls -1d "$LUO_CACHE"/src/linux-*/ 2>/dev/null | sort -V | tail -n 1)
+	d=$(ls -1d "$LUO_CACHE"/src/linux-"${1:-7.3}".*/ 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$d" ] && [ -e "$d/.luo-unpacked" ] || return 1
 	printf '%s\n' "${d%/}"
 }
 
-# Build directory of one variant (c, rust, c-debug, rust-debug).
-luo_build_dir() {
+# The Linux 7.3 tree the harness builds: the user's (LUO_TREE) or the cache's.
+luo_src_dir() {
+	if [ -n "$LUO_TREE" ]; then
+		[ -e "$LUO_TREE/Makefile" ] || return 1
+		(cd "$LUO_TREE" && pwd)
+		return 0
+	fi
+	luo_cached_src 7.3
+}
+
+# The tree a variant is built from: c-7.2 from the 7.2 source, rust-minrustc
+# from the git copy that `lu patches`' series was applied to (patches.sh),
+# every other variant from luo_src_dir.
+luo_variant_src() { # variant
+	case "$1" in
+	c-7.2) luo_cached_src 7.2 || die "no 7.2 source in $LUO_CACHE/src; run: $LUO_TESTS/lu setup --old" ;;
+	rust-minrustc) printf '%s/git/%s\n' "$LUO_CACHE" "$(luo_tree_id)" ;;
+	*) luo_src_dir || die "no kernel source in $LUO_CACHE/src; run: $LUO_TESTS/lu setup" ;;
+	esac
+}
+
+# A name for the 7.3 tree, unique per tree: the cache's tree by its version,
+# a user's tree by its path.
+luo_tree_id() {
 	local src
-	src=$(luo_src_dir) || die "no kernel source in $LUO_CACHE/src; run: $LUO_TESTS/lu setup"
-	printf '%s/build/%s/%s\n' "$LUO_CACHE" "$(basename "$src")" "$1"
+	src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
+	if [ -n "$LUO_TREE" ]; then
+		printf 'tree-%s-%s\n' "$(basename "$src")" "$(printf '%s' "$src" | md5sum | cut -c1-8)"
+	else
+		basename "$src"
+	fi
+}
+
+# Build directory of one variant.
+luo_build_dir() {
+	local id
+	case "$1" in
+	c-7.2) id=$(basename "$(luo_variant_src c-7.2)") ;;
+	*) id=$(luo_tree_id) ;;
+	esac
+	printf '%s/build/%s/%s\n' "$LUO_CACHE" "$id" "$1"
+}
+
+# The rustc version a variant is built with: the kernel's minimum for
+# rust-minrustc (scripts/min-tool-version.sh), else the system's.
+luo_min_rustc() {
+	"$(luo_src_dir)/scripts/min-tool-version.sh" rustc
+}
+
+# Sets LUO_RUSTC, LUO_CLIPPY_DRIVER and LUO_RUSTFMT for a variant.
+luo_use_toolchain() { # variant
+	local tc
+	LUO_RUSTC=$LUO_SYS_RUSTC
+	LUO_CLIPPY_DRIVER=$LUO_SYS_CLIPPY_DRIVER
+	LUO_RUSTFMT=$LUO_SYS_RUSTFMT
+	case "$1" in
+	rust-minrustc)
+		tc="$LUO_CACHE/toolchains/rustc-$(luo_min_rustc)"
+		[ -e "$tc/.complete" ] || die "no rustc $(luo_min_rustc) in $tc; run: $LUO_HARNESS/toolchain.sh $(luo_min_rustc)"
+		LUO_RUSTC="$tc/bin/rustc"
+		LUO_CLIPPY_DRIVER="$tc/bin/clippy-driver"
+		LUO_RUSTFMT="$tc/bin/rustfmt" ;;
+	esac
+}
+
+# Puts the cache's downloaded tree's own copies of FILES back (from the source
+# package), so that a tree integrated by an older harness can be patched.
+# Fails for any other tree (a user's tree is never overwritten).
+luo_restore_pristine() { # tree file...
+	local tree=$1 deb pkg tmp f
+	shift
+	[ -e "$tree/.luo-unpacked" ] || return 1
+	pkg=$(cat "$tree/.luo-unpacked")
+	[ -n "$pkg" ] || pkg=linux-source-$(basename "$tree" | sed 's/^linux-\([0-9]*\.[0-9]*\).*/\1/')
+	deb=$(ls -1t "$LUO_CACHE"/dl/"${pkg}"_*.deb 2>/dev/null | head -n 1)
+	[ -n "$deb" ] || return 1
+	msg "restoring $* from $(basename "$deb")"
+	tmp=$(mktemp -d)
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/$pkg.tar.xz" |
+		tar -xJ -C "$tmp" --strip-components=1 --wildcards "${@/#/*/}" || { rm -rf "$tmp"; return 1; }
+	for f in "$@"; do
+		cp "$tmp/$f" "$tree/$f"
+	done
+	rm -rf "$tmp"
+}
+
+# Copies the repository's kernel sources into DST (kernel/liveupdate/rust_luo/
+# of a tree): Kconfig, Makefile, *.rs and the C glue; nothing else stays there.
+luo_sync_sources() { # dst [rsync options...]
+	local dst=$1
+	shift
+	mkdir -p "$dst"
+	rsync -r --checksum --delete --delete-excluded "$@" \
+		--include='/Kconfig' --include='/Makefile' --include='/*.rs' \
+		--include='/luo_glue.c' --include='/luo_glue.h' \
+		--exclude='*' "$LUO_REPO/" "$dst/"
 }
 
 # make, with the toolchain this project needs.
@@ -49,9 +154,25 @@ luo_make() {
 	local src=$1 bdir=$2 llvm=()
 	shift 2
 	# Debug variants are built with clang: KASAN and Rust need CC_IS_CLANG.
-	case "$bdir" in *-debug) llvm=(LLVM=-19) ;; esac
+	case "$bdir" in *-debug) llvm=(LLVM="$LUO_LLVM_SUFFIX") ;; esac
 	make -C "$src" O="$bdir" ARCH=x86_64 -j"$JOBS" "${llvm[@]}" \
 		RUSTC="$LUO_RUSTC" BINDGEN="$LUO_BINDGEN" \
 		RUSTFMT="$LUO_RUSTFMT" CLIPPY_DRIVER="$LUO_CLIPPY_DRIVER" \
 		LIBCLANG_PATH="$LUO_LIBCLANG_PATH" "$@"
+}
+
+# The versions of the tools a build of VARIANT uses, one line each.
+luo_tool_versions() { # variant
+	local cc
+	luo_use_toolchain "$1"
+	echo "rustc: $("$LUO_RUSTC" --version 2>&1 | head -n 1) ($LUO_RUSTC)"
+	echo "clippy: $("$LUO_CLIPPY_DRIVER" --version 2>&1 | head -n 1) ($LUO_CLIPPY_DRIVER)"
+	echo "bindgen: $("$LUO_BINDGEN" --version 2>&1 | head -n 1) ($LUO_BINDGEN)"
+	echo "libclang: $(dpkg-query -W -f '${Version}' libclang1-19 2>/dev/null) ($LUO_LIBCLANG_PATH)"
+	case "$1" in
+	*-debug) cc="clang$LUO_LLVM_SUFFIX" ;;
+	*) cc=gcc ;;
+	esac
+	echo "cc: $("$cc" --version 2>&1 | head -n 1) ($(command -v "$cc"))"
+	echo "qemu: $(qemu-system-x86_64 --version 2>&1 | head -n 1)"
 }

@@ -8,7 +8,8 @@
 #
 #   -i IMPLS   comma-separated build variants to test (default: c,rust);
 #              interoperation tests (c-to-rust/..., rust-to-c/...) run when
-#              both c and rust are listed
+#              both c and rust are listed; c-7.2 and rust-minrustc add the
+#              tests of run_versions.sh (no suite runs on them)
 #   -t REGEX   only tests whose full name matches REGEX (grep -E)
 #   -T SECONDS timeout of one boot (default 120)
 #   -k         keep passing tests' logs too (failing ones are always kept)
@@ -47,14 +48,22 @@ ls -1d "$LUO_CACHE"/runs/*/ 2>/dev/null | sort | head -n -10 | xargs -r rm -rf
 # Kernel log lines that fail a test whatever its own verdict.
 SPLAT='BUG:|WARNING:|Oops|Kernel panic|KASAN|UBSAN|INFO: possible|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|general protection fault|kernel BUG|Call Trace:'
 
-IFS=, read -r -a impls <<<"$IMPLS"
+IFS=, read -r -a variants <<<"$IMPLS"
 declare -A KDIR
-for i in "${impls[@]}"; do
+impls=()
+for i in "${variants[@]}"; do
 	KDIR[$i]=$(luo_build_dir "$i")
+	case "$i" in
+	# Kernels of run_versions.sh's tests only; a missing minimum-rustc
+	# kernel is that test's failure.
+	c-7.2) ;;
+	rust-minrustc) continue ;;
+	*) impls+=("$i") ;;
+	esac
 	[ -e "${KDIR[$i]}/arch/x86/boot/bzImage" ] ||
 		die "no kernel for '$i' in ${KDIR[$i]}; run: $LUO_TESTS/harness/build.sh $i"
 done
-any="${KDIR[${impls[0]}]}"
+any="${KDIR[${impls[0]:-${variants[0]}}]}"
 hdr="$any/hdr/include"
 CPIO="$any/usr/gen_init_cpio"
 . "$LUO_HARNESS/vm.sh"
@@ -346,18 +355,12 @@ check_lint() {
 		if [ -z "$out" ]; then record lint/checkpatch pass; else record lint/checkpatch fail "$out"; fi
 	fi
 	if wanted lint/clippy && [ -n "${KDIR[rust]:-}" ]; then
-		touch "$src/$LUO_TREE_SUBDIR/liveupdate.rs"
-		luo_make "$src" "${KDIR[rust]}" CLIPPY=1 "$LUO_TREE_SUBDIR/" >"$RUN_DIR/clippy.log" 2>&1
-		f=$(grep -m 1 -E '^(warning|error)' "$RUN_DIR/clippy.log")
-		if [ -n "$f" ]; then
-			record lint/clippy fail "$f (see $RUN_DIR/clippy.log)"
-		elif ! grep -q "RUSTC.*$LUO_TREE_SUBDIR/liveupdate.o\|CLIPPY.*liveupdate.o" "$RUN_DIR/clippy.log"; then
-			record lint/clippy fail "our crate was not rebuilt (see $RUN_DIR/clippy.log)"
-		else
-			record lint/clippy pass
-		fi
+		f=$(clippy_problem rust)
+		if [ -n "$f" ]; then record lint/clippy fail "$f"; else record lint/clippy pass; fi
 	fi
 }
+
+. "$LUO_HARNESS/run_versions.sh"
 
 declare -A LOGDIR
 check_uapi
@@ -390,6 +393,8 @@ if [ -n "${KDIR[c]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then
 			run_kexec "rust-to-c/$t" "$t" "$(bz rust)" "$(bz c)" "$(harness_cmdline "$t")"
 	done
 fi
+
+run_versions
 
 # ------------------------------------------------------------------ report --
 declare -A XF

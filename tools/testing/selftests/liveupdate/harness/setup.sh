@@ -1,18 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Idempotent set-up: Debian toolchain, bindgen-cli, and the Linux 7.3 source
-# from Debian (fetched through a private apt configuration, never through the
-# system's sources), unpacked once per version into $LUO_CACHE.
+# setup.sh [--old]
+#
+# Idempotent set-up: the Linux 7.3 source from Debian (fetched through a
+# private apt configuration, never through the system's sources) unpacked
+# once per version into $LUO_CACHE (--old: Debian's linux-source-7.2 too, the
+# older kernel of the cross-version tests), then Debian's toolchain and
+# bindgen-cli, checked against the versions that tree needs
+# (scripts/min-tool-version.sh). A tool that is missing or too old is
+# installed or upgraded after the package lists are refreshed; if it is still
+# too old, set-up stops and names the version found and the one needed.
+# With LUO_TREE (a tree of the user's own) no 7.3 source is fetched.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-# command  package  (what must be present after set-up)
+OLD=0
+[ "${1:-}" = --old ] && OLD=1
+
+# command:package, what must be present after set-up. The Rust packages are
+# handled together (rust_packages): they must be one version.
 TOOLS="
-/usr/bin/rustc:rustc-web
-/usr/lib/rustlib/src/rust/library:rust-web-src
-/usr/bin/clippy-driver:rust-web-clippy
-/usr/bin/rustfmt:rustfmt-web
 /usr/lib/llvm-19/lib/libclang.so:libclang-19-dev
 clang-19:clang-19
 ld.lld-19:lld-19
@@ -24,15 +32,19 @@ bc:bc
 /usr/include/openssl/ssl.h:libssl-dev
 cpio:cpio
 rsync:rsync
+patch:patch
+git:git
 qemu-system-x86_64:qemu-system-x86
 /bin/busybox:busybox-static
 gcc:gcc
 make:make
 /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
 timeout:coreutils
-dpkg-deb:dpkg
-xz:xz-utils
 "
+RUST_PKGS="rustc-web rust-web-src rust-web-clippy rustfmt-web"
+# QEMU: -icount sleep=off, kexec_file_load'ed kernels and two serial ports
+# are all older than this.
+QEMU_MIN=6.2
 
 have() {
 	case "$1" in
@@ -41,43 +53,107 @@ have() {
 	esac
 }
 
+pkg_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || true; }
+# The upstream part of a Debian version: 1:19.1.7-3~deb12u1 -> 19.1.7
+upstream() { sed -E 's/^[0-9]+://; s/[+~-].*//' <<<"$1"; }
+version_ge() { dpkg --compare-versions "$1" ge "$2"; }
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "$1 (run as root, or: sudo apt-get install $2)"
+}
+
+APT_REFRESHED=0
+# Installs or upgrades packages (name or name=version), after refreshing the
+# package lists once per set-up: a stale list would install old versions.
+apt_install() {
+	need_root "packages to install or upgrade: $*" "$*"
+	if [ "$APT_REFRESHED" = 0 ]; then
+		msg "refreshing the package lists (apt-get update)"
+		apt-get update >"$LUO_CACHE/apt-update.log" 2>&1 ||
+			die "apt-get update failed: the Debian registry is unreachable (see $LUO_CACHE/apt-update.log)"
+		APT_REFRESHED=1
+	fi
+	msg "installing from Debian: $*"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
+		>"$LUO_CACHE/apt-install.log" 2>&1 ||
+		die "apt-get install $* failed (see $LUO_CACHE/apt-install.log)"
+}
+
+install_base() {
+	local missing="" t
+	for t in dpkg-deb:dpkg xz:xz-utils tar:tar; do
+		have "${t%%:*}" || missing="$missing ${t#*:}"
+	done
+	[ -z "$missing" ] || apt_install $missing
+}
+
 install_tools() {
 	local missing="" t
 	for t in $TOOLS; do
 		have "${t%%:*}" || missing="$missing ${t#*:}"
 	done
-	[ -z "$missing" ] && return 0
-	msg "installing from Debian:$missing"
-	if [ "$(id -u)" != 0 ]; then
-		die "missing packages:$missing (run as root, or: sudo apt-get install$missing)"
-	fi
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \
-			>"$LUO_CACHE/apt-install.log" 2>&1; then
-		apt-get update >"$LUO_CACHE/apt-update.log" 2>&1 ||
-			die "apt-get update failed: the Debian registry is unreachable (see $LUO_CACHE/apt-update.log)"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \
-			>"$LUO_CACHE/apt-install.log" 2>&1 ||
-			die "apt-get install$missing failed (see $LUO_CACHE/apt-install.log)"
-	fi
+	[ -z "$missing" ] || apt_install $missing
 	for t in $TOOLS; do
 		have "${t%%:*}" || die "${t%%:*} still missing after installing ${t#*:}"
 	done
 }
 
-install_bindgen() {
-	if [ -x "$LUO_BINDGEN" ] &&
-	   "$LUO_BINDGEN" --version 2>/dev/null | grep -q "$LUO_BINDGEN_VERSION"; then
+# rustc-web and its siblings: rustc at least the tree's minimum, and every
+# sibling of the same Debian version as rustc-web (a rust-src of another
+# version fails the kernel build in confusing ways).
+rust_packages() { # min-version
+	local min=$1 v p pin=""
+	v=$(pkg_version rustc-web)
+	if [ -z "$v" ] || ! version_ge "$(upstream "$v")" "$min"; then
+		[ -z "$v" ] || msg "rustc-web $v is older than the kernel's minimum rustc $min: upgrading"
+		apt_install $RUST_PKGS
+	else
+		for p in $RUST_PKGS; do
+			[ "$(pkg_version "$p")" = "$v" ] || pin="$pin $p=$v"
+		done
+		[ -z "$pin" ] || apt_install $pin
+	fi
+	v=$(pkg_version rustc-web)
+	version_ge "$(upstream "$v")" "$min" ||
+		die "rustc-web $v is installed, the kernel needs rustc $min or newer (Debian bookworm-security has it: apt-get update)"
+	for p in $RUST_PKGS; do
+		[ "$(pkg_version "$p")" = "$v" ] ||
+			die "$p $(pkg_version "$p") does not match rustc-web $v: apt-get install $p=$v"
+	done
+}
+
+install_bindgen() { # min-version
+	local got
+	got=$("$LUO_BINDGEN" --version 2>/dev/null | awk '{ print $2 }') || true
+	if [ "$got" = "$LUO_BINDGEN_VERSION" ]; then
 		return 0
 	fi
 	command -v cargo >/dev/null || die "cargo not found: bindgen-cli is installed with 'cargo install' (install rustup or Debian's cargo)"
-	msg "installing bindgen-cli $LUO_BINDGEN_VERSION (about 90 s)"
+	msg "installing bindgen-cli $LUO_BINDGEN_VERSION (about 90 s; log: $LUO_CACHE/bindgen-install.log)"
 	cargo install --locked bindgen-cli --version "$LUO_BINDGEN_VERSION" \
 		--root "$LUO_CACHE/bindgen" >"$LUO_CACHE/bindgen-install.log" 2>&1 ||
 		die "cargo install bindgen-cli failed: crates.io unreachable? (see $LUO_CACHE/bindgen-install.log)"
+	version_ge "$LUO_BINDGEN_VERSION" "$1" ||
+		die "bindgen $LUO_BINDGEN_VERSION is older than the kernel's minimum $1"
 }
 
-fetch_source() {
-	if [ -z "${LUO_REFRESH:-}" ] && luo_src_dir >/dev/null; then
+# Every tool the build uses, checked against the tree's minimums.
+check_versions() { # tree
+	local tree=$1 v
+	tree_min() { "$tree/scripts/min-tool-version.sh" "$1"; }
+	v=$(gcc -dumpfullversion)
+	version_ge "$v" "$(tree_min gcc)" || die "gcc $v is installed, the kernel needs $(tree_min gcc) or newer"
+	v=$(upstream "$(pkg_version libclang1-19)")
+	version_ge "$v" "$(tree_min llvm)" || die "libclang/clang $v is installed, the kernel needs LLVM $(tree_min llvm) or newer"
+	v=$(qemu-system-x86_64 --version | sed -n '1s/.*version \([0-9.]*\).*/\1/p')
+	version_ge "$v" "$QEMU_MIN" || die "QEMU $v is installed, the harness needs $QEMU_MIN or newer"
+	v=$("$LUO_RUSTC" --version | awk '{ print $2 }')
+	version_ge "$v" "$(tree_min rustc)" || die "$LUO_RUSTC is rustc $v, the kernel needs $(tree_min rustc) or newer"
+}
+
+fetch_source() { # package
+	local pkg=$1 series=${1#linux-source-}
+	if [ -z "${LUO_REFRESH:-}" ] && luo_cached_src "$series" >/dev/null; then
 		return 0
 	fi
 	local apt="$LUO_CACHE/apt" suite
@@ -88,33 +164,42 @@ fetch_source() {
 			>>"$apt/sources.list"
 	done
 	local opts=(-o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts=-
-		    -o Dir::State::Lists="$apt/lists" -o APT::Get::List-Cleanup=0)
-	msg "fetching $LUO_SRC_PKG from Debian ($LUO_SRC_SUITES)"
+		    -o Dir::State::Lists="$apt/lists" -o APT::Get::List-Cleanup=0
+		    -o APT::Sandbox::User=root)
+	msg "fetching $pkg from Debian ($LUO_SRC_SUITES; about 170 MB)"
 	apt-get "${opts[@]}" update >"$LUO_CACHE/apt-src-update.log" 2>&1 ||
 		die "could not read the Debian suites $LUO_SRC_SUITES (see $LUO_CACHE/apt-src-update.log)"
-	(cd "$LUO_CACHE/dl" && apt-get "${opts[@]}" download "$LUO_SRC_PKG" \
+	(cd "$LUO_CACHE/dl" && apt-get "${opts[@]}" download "$pkg" \
 		>"$LUO_CACHE/apt-src-download.log" 2>&1) ||
-		die "$LUO_SRC_PKG is in none of $LUO_SRC_SUITES (see $LUO_CACHE/apt-src-download.log)"
+		die "$pkg is in none of $LUO_SRC_SUITES (see $LUO_CACHE/apt-src-download.log)"
 	local deb ver dir
-	deb=$(ls -1t "$LUO_CACHE"/dl/"$LUO_SRC_PKG"_*.deb | head -n 1)
+	deb=$(ls -1t "$LUO_CACHE"/dl/"$pkg"_*.deb | head -n 1)
 	ver=$(dpkg-deb -f "$deb" Version)
 	dir="$LUO_CACHE/src/linux-${ver//[~+:]/-}"
 	if [ ! -e "$dir/.luo-unpacked" ]; then
-		msg "unpacking $(basename "$deb") into $dir"
+		msg "unpacking $(basename "$deb") into $dir (about a minute)"
 		rm -rf "$dir" "$dir.tmp"
 		mkdir -p "$dir.tmp"
 		dpkg-deb --fsys-tarfile "$deb" |
-			tar -xO "./usr/src/$LUO_SRC_PKG.tar.xz" |
+			tar -xO "./usr/src/$pkg.tar.xz" |
 			tar -xJ -C "$dir.tmp" --strip-components=1
 		mv "$dir.tmp" "$dir"
-		touch "$dir/.luo-unpacked"
+		echo "$pkg" >"$dir/.luo-unpacked"
 	fi
-	# Keep one .deb: the unpacked tree is what builds use.
-	find "$LUO_CACHE/dl" -name "${LUO_SRC_PKG}_*.deb" ! -samefile "$deb" -delete
+	# Keep one .deb per package: the unpacked tree is what builds use.
+	find "$LUO_CACHE/dl" -name "${pkg}_*.deb" ! -samefile "$deb" -delete
 }
 
 mkdir -p "$LUO_CACHE"
+install_base
+if [ -z "$LUO_TREE" ]; then
+	fetch_source "$LUO_SRC_PKG"
+fi
+[ "$OLD" = 0 ] || fetch_source "$LUO_OLD_SRC_PKG"
+tree=$(luo_src_dir) || die "no kernel tree (LUO_TREE=$LUO_TREE has no Makefile)"
 install_tools
-install_bindgen
-fetch_source
-msg "kernel source: $(luo_src_dir)"
+rust_packages "$("$tree/scripts/min-tool-version.sh" rustc)"
+install_bindgen "$("$tree/scripts/min-tool-version.sh" bindgen)"
+check_versions "$tree"
+msg "kernel source: $tree ($(make -s -C "$tree" kernelversion 2>/dev/null))"
+msg "rustc: $("$LUO_RUSTC" --version)"

@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0
+# Tests across toolchains, trees and kernel versions. Sourced by run.sh after
+# its helpers (record, run_kexec, wanted, KDIR, luo_make) are defined.
+#
+#   toolchain/rustc-<version>  the rust variant built with that rustc (the
+#       system's, and the kernel's minimum in rust-minrustc): .config says
+#       that rustc built it, a CLIPPY=1 rebuild of our crate with that
+#       toolchain prints no warning, and the demo passes on that kernel
+#   patches/git-am  `lu patches`' series applies with git am to a pristine
+#       git copy of the tree (rust-minrustc is built from that copy)
+#   c-7.2-to-rust/<test>, rust-to-c-7.2/<test>  upstream's four two-kernel
+#       programs from Debian's Linux 7.2 with its C LUO into our kernel
+#       (upgrade) and back (rollback), FLB checks included
+
+declare -A CLIPPY_DONE
+# CLIPPY=1 rebuild of our crate in a variant's build directory, with that
+# variant's toolchain. Prints the first problem, nothing when clean.
+clippy_problem() { # variant
+	local v=$1 log="$RUN_DIR/clippy-$1.log" f tree
+	if [ -z "${CLIPPY_DONE[$v]+x}" ]; then
+		tree=$(luo_variant_src "$v")
+		(
+			luo_use_toolchain "$v"
+			touch "$tree/$LUO_TREE_SUBDIR/liveupdate.rs"
+			luo_make "$tree" "${KDIR[$v]}" CLIPPY=1 "$LUO_TREE_SUBDIR/" >"$log" 2>&1
+		)
+		f=$(grep -m 1 -E '^(warning|error)' "$log")
+		if [ -n "$f" ]; then
+			CLIPPY_DONE[$v]="$f (see $log)"
+		elif ! grep -q "CLIPPY.*liveupdate.o" "$log"; then
+			CLIPPY_DONE[$v]="our crate was not rebuilt (see $log)"
+		else
+			CLIPPY_DONE[$v]=
+		fi
+	fi
+	printf '%s' "${CLIPPY_DONE[$v]}"
+}
+
+check_toolchain() { # variant
+	local v=$1 want name why
+	want=$(luo_use_toolchain "$v"; "$LUO_RUSTC" --version 2>/dev/null | awk '{ print $2 }')
+	name="toolchain/rustc-${want:-$(luo_min_rustc)}"
+	wanted "$name" || return 0
+	if [ "$v" = rust-minrustc ] && [ -s "$LUO_CACHE/minrustc.status" ]; then
+		record "$name" fail "$(cat "$LUO_CACHE/minrustc.status")"
+		return
+	fi
+	if [ ! -e "${KDIR[$v]}/arch/x86/boot/bzImage" ]; then
+		record "$name" fail "no kernel built in ${KDIR[$v]}"
+		return
+	fi
+	if ! grep -q "^CONFIG_RUSTC_VERSION_TEXT=\"rustc $want " "${KDIR[$v]}/.config"; then
+		record "$name" fail "${KDIR[$v]} was not built by rustc $want: $(grep RUSTC_VERSION_TEXT "${KDIR[$v]}/.config")"
+		return
+	fi
+	why=$(clippy_problem "$v")
+	if [ -n "$why" ]; then
+		record "$name" fail "clippy/rustc $want: $why"
+		return
+	fi
+	run_kexec "$name" luo_demo "$(bz "$v")" "$(bz "$v")"
+}
+
+check_patches() {
+	local name=patches/git-am st
+	wanted "$name" || return 0
+	st=$(cat "$LUO_CACHE/patches.status" 2>/dev/null || echo "fail: patches.sh apply did not run")
+	case "$st" in
+	ok*) record "$name" pass "# $st" ;;
+	*) record "$name" fail "${st#fail: }" ;;
+	esac
+}
+
+# Runs every test of this file whose kernels are in KDIR.
+run_versions() {
+	local t
+	if [ -n "${KDIR[rust-minrustc]:-}" ]; then
+		check_patches
+		check_toolchain rust-minrustc
+	fi
+	[ -n "${KDIR[rust]:-}" ] && check_toolchain rust
+	if [ -n "${KDIR[c-7.2]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then
+		for t in $KEXEC_TESTS; do
+			run_kexec "c-7.2-to-rust/$t" "$t" "$(bz c-7.2)" "$(bz rust)"
+			run_kexec "rust-to-c-7.2/$t" "$t" "$(bz rust)" "$(bz c-7.2)"
+		done
+	fi
+}
