@@ -8,3 +8,5 @@ obj-$(CONFIG_LIVEUPDATE_IMPL_RUST)	+= luo.o
 luo-y :=								\
 		luo_glue.o						\
 		liveupdate.o
+
+luo-$(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT) += luo_test_glue.o

@@ -173,6 +173,12 @@ impl Handler {
         self.0.as_ptr() as usize
     }
 
+    /// The C handler.
+    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+    fn as_ptr(&self) -> *mut bindings::liveupdate_file_handler {
+        self.0.as_ptr()
+    }
+
     /// The compatible string, without its NUL.
     pub(crate) fn compatible(&self) -> &[u8] {
         // SAFETY: By the type invariants, the handler is valid.
@@ -701,4 +707,27 @@ pub(crate) unsafe extern "C" fn liveupdate_flb_put_outgoing(flb: *mut bindings::
     if let Some(luo) = crate::luo() {
         luo_flb::put_outgoing(luo, Flb::addr_of(flb));
     }
+}
+
+/// For the test modules (`CONFIG_LIVEUPDATE_RUST_FAULT_INJECT` only, exported by
+/// luo_test_glue.c): the registered file handler whose compatible string is `compatible`, or
+/// null. A test module links its FLB to memfd's handler with it.
+///
+/// # Safety
+///
+/// `compatible` is a NUL-terminated string.
+#[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+#[no_mangle]
+pub(crate) unsafe extern "C" fn luo_rs_find_file_handler(
+    compatible: *const c_char,
+) -> *mut bindings::liveupdate_file_handler {
+    let Some(luo) = crate::luo() else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: By the caller's guarantee.
+    let compatible = unsafe { CStr::from_char_ptr(compatible) };
+    luo.registry
+        .lock()
+        .by_compatible(compatible.to_bytes())
+        .map_or(core::ptr::null_mut(), |e| e.handler.as_ptr())
 }

@@ -53,7 +53,6 @@ use kernel::{
 
 mod ffi;
 mod kho;
-#[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
 mod luo_fault;
 mod luo_file;
 mod luo_flb;
@@ -92,7 +91,7 @@ pub(crate) struct Luo {
     #[pin]
     incoming_built: Mutex<bool>,
     /// This kernel's live update number: the previous kernel's plus one.
-    liveupdate_num: u64,
+    pub(crate) liveupdate_num: u64,
 }
 
 impl Luo {

@@ -208,6 +208,11 @@ impl FileSet {
         self.files.len()
     }
 
+    /// The handler's data of the first file, if any (for fault injection).
+    pub(crate) fn first_data(&self) -> Option<u64> {
+        self.files.first().map(|f| f.data)
+    }
+
     /// `LIVEUPDATE_SESSION_PRESERVE_FD`.
     pub(crate) fn preserve(&mut self, luo: &Luo, token: u64, fd: i32) -> Result {
         if self.tokens.get(&token).is_some() {

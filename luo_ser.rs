@@ -478,7 +478,6 @@ impl<P: OutMem> Chain<P> {
     }
 
     /// The bytes of the first block, if any (for fault injection).
-    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     pub(crate) fn first_block(&mut self) -> Option<(&mut [u8], u64)> {
         if self.used == 0 {
             return None;
@@ -545,21 +544,42 @@ pub(crate) fn write_flb(page: &mut [u8], index: usize, name: &[u8], data: u64, c
 }
 
 /// Damages a field of the written hand-over, for the tests of the reader
-/// (`luo_rs_damage=compat|count|chain|name|flbcount`).
-#[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
+/// (`luo_rs_damage=`, see `luo_fault`): `compat`, `count`, `chain`, `name`, `flbcount`,
+/// `bootnum` (the live update number at its maximum), `flbcount_max` (an FLB count at
+/// `u64::MAX`), `shared_block` (the FLB page is the first session block) and `foreign_page`
+/// (the first session block links to the page of the first file's data, which its handler
+/// preserved). `file_data` is the first file's data, if any.
 pub(crate) fn damage(
     kind: &[u8],
     root: &mut [u8],
     sessions: Option<(&mut [u8], u64)>,
     flbs: &mut [u8],
+    file_data: Option<u64>,
 ) {
     match (kind, sessions) {
+        (b"", _) => return,
         (b"compat", _) => root[ROOT_COMPAT] = b'X',
         (b"count", Some((b, _))) => wr64(b, HDR_COUNT, capacity(SESSION_SER) as u64 + 1),
         (b"chain", Some((b, pa))) => wr64(b, HDR_NEXT, pa),
         (b"name", Some((b, _))) => b[HDR + S_NAME..HDR + S_NAME + NAME_LEN].fill(b'X'),
         (b"flbcount", _) => wr64(flbs, FH_COUNT, MAX_FLBS as u64 + 1),
-        _ => return,
+        (b"bootnum", _) => wr64(root, ROOT_NUM, u64::MAX),
+        (b"flbcount_max", _) if rd64(flbs, FH_COUNT) > 0 => {
+            wr64(flbs, FLB_HDR + FLB_COUNT, u64::MAX)
+        }
+        (b"shared_block", Some((_, pa))) => wr64(root, ROOT_FLBS, pa),
+        (b"foreign_page", Some((b, _))) if file_data.is_some() => wr64(
+            b,
+            HDR_NEXT,
+            file_data.unwrap_or(0) & !(PAGE_SIZE as u64 - 1),
+        ),
+        _ => {
+            pr_warn!(
+                "fault injection: cannot damage the hand-over ({}): nothing to damage\n",
+                kernel::str::BStr::from_bytes(kind)
+            );
+            return;
+        }
     }
     pr_warn!(
         "fault injection: damaged the hand-over ({})\n",

@@ -196,7 +196,6 @@ impl Sessions {
 // /dev/liveupdate ioctls.
 
 fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
-    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     crate::luo_fault::create_session();
     let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let name = SessionName::new(cmd.bytes(layout::CREATE_NAME, NAME_LEN))?;
@@ -490,6 +489,7 @@ pub(crate) fn release(session: Arc<Session>) {
         Direction::Outgoing { .. } => {
             // After a successful reboot serialization the session stays as it was, preserved.
             if remove_outgoing(&session) {
+                crate::luo_fault::release();
                 session.inner.lock().files.unpreserve_all(session.luo);
             }
         }
@@ -591,7 +591,6 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
     let Some(out) = out.as_mut() else {
         return Ok(());
     };
-    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
     crate::luo_fault::reboot_starts();
     let mut done = KVVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
     let mut chain = Chain::with_pages(luo_ser::SESSION_SER, core::mem::take(pool));
@@ -647,16 +646,25 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
         luo_ser::set_flb_count(page, n_flbs);
     }
     luo_ser::set_root_sessions(out.root.bytes(), chain.head());
-    #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
-    luo_ser::damage(
-        crate::luo_fault::damage_kind(),
-        out.root.bytes(),
-        chain.first_block(),
-        out.flbs.bytes(),
-    );
+    let kind = crate::luo_fault::damage_kind();
+    if !kind.is_empty() {
+        let data = outgoing
+            .values()
+            .next()
+            .and_then(|s| s.inner.lock().files.first_data());
+        luo_ser::damage(
+            kind,
+            out.root.bytes(),
+            chain.first_block(),
+            out.flbs.bytes(),
+            data,
+        );
+    }
     *pool = chain.into_written();
     *frozen = true;
-    Ok(())
+    drop(done);
+    drop(guard);
+    crate::luo_fault::after_serialize(luo.liveupdate_num)
 }
 
 /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of

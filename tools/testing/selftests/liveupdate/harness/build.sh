@@ -99,6 +99,11 @@ build_one() {
 	fi
 	luo_make "$src" "$bdir" headers_install INSTALL_HDR_PATH="$bdir/hdr" >>"$log" 2>&1 ||
 		die "headers_install failed (log: $log)"
+	# Module.symvers, for the test modules the runner builds (tests/modules/).
+	case "$variant" in
+	*-bench) ;;
+	*) luo_make "$src" "$bdir" modules >>"$log" 2>&1 || die "make modules failed (log: $log)" ;;
+	esac
 	[ -x "$bdir/usr/gen_init_cpio" ] || luo_make "$src" "$bdir" usr/gen_init_cpio >>"$log" 2>&1 ||
 		die "gen_init_cpio failed (log: $log)"
 	msg "built $variant in $((SECONDS - t0)) s"

@@ -138,14 +138,15 @@ luo_restore_pristine() { # tree file...
 }
 
 # Copies the repository's kernel sources into DST (kernel/liveupdate/rust_luo/
-# of a tree): Kconfig, Makefile, *.rs and the C glue; nothing else stays there.
+# of a tree): Kconfig, Makefile, *.rs and the C glue (every *.c and *.h of the
+# root but rust_helpers.c, which goes to rust/helpers/); nothing else stays.
 luo_sync_sources() { # dst [rsync options...]
 	local dst=$1
 	shift
 	mkdir -p "$dst"
 	rsync -r --checksum --delete --delete-excluded "$@" \
 		--include='/Kconfig' --include='/Makefile' --include='/*.rs' \
-		--include='/luo_glue.c' --include='/luo_glue.h' \
+		--exclude='/rust_helpers.c' --include='/*.c' --include='/*.h' \
 		--exclude='*' "$LUO_REPO/" "$dst/"
 }
 

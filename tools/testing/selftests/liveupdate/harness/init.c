@@ -9,14 +9,16 @@
  * Command line:
  *   luo_harness=single   run /test_binary with the arguments in /test_args,
  *                        report its exit status, power off.
- *   luo_harness=kexec    stage 1: kexec_file_load(/kernel, /initrd.img) with
- *                        this command line plus " luo_stage=2", run
- *                        "/test_binary -s 1", then reboot(KEXEC) (the flow of
+ *   luo_harness=kexec    stage K (luo_stage=K, none for 1) of N (luo_stages=N,
+ *                        default 2): unless K is the last stage,
+ *                        kexec_file_load(/kernel, /initrd.img) with this
+ *                        command line and luo_stage=K+1, run
+ *                        "/test_binary -s K", then reboot(KEXEC) (the flow of
  *                        upstream's tools/testing/selftests/liveupdate/init.c).
- *                        stage 2 (luo_stage=2): run "/test_binary -s 2",
- *                        report, power off.
- *   luo_kexec_retry=1    stage 1: if reboot(KEXEC) fails, report the error,
- *                        run "/test_binary -s 1 -r" and try reboot(KEXEC) again.
+ *                        The last stage runs "/test_binary -s N", reports and
+ *                        powers off.
+ *   luo_kexec_retry=1    if reboot(KEXEC) fails, report the error, run
+ *                        "/test_binary -s K -r" and try reboot(KEXEC) again.
  */
 #include <fcntl.h>
 #include <linux/kexec.h>
@@ -128,13 +130,43 @@ static long kexec_file_load(int kernel_fd, int initrd_fd, unsigned long cmdline_
 	return syscall(__NR_kexec_file_load, kernel_fd, initrd_fd, cmdline_len, cmdline, flags);
 }
 
-static int load_next_kernel(void)
+/* The value of "name=" on the command line (a number), or def. */
+static int param_int(const char *name, int def)
+{
+	size_t len = strlen(name);
+	const char *p = cmdline;
+
+	while ((p = strstr(p, name))) {
+		if ((p == cmdline || p[-1] == ' ') && p[len] == '=')
+			return atoi(p + len + 1);
+		p += len;
+	}
+	return def;
+}
+
+static int load_next_kernel(int next_stage)
 {
 	char next[CMDLINE_SIZE];
+	const char *p = cmdline;
+	size_t n = 0;
 	int kfd, ifd;
 	long err;
 
-	snprintf(next, sizeof(next), "%s luo_stage=2", cmdline);
+	/* This command line without its luo_stage=, then the next stage's. */
+	while (*p && n < sizeof(next) - 32) {
+		const char *end = strchr(p, ' ');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len && strncmp(p, "luo_stage=", 10)) {
+			memcpy(next + n, p, len);
+			n += len;
+			next[n++] = ' ';
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	snprintf(next + n, sizeof(next) - n, "luo_stage=%d", next_stage);
 	kfd = open("/kernel", O_RDONLY);
 	ifd = open("/initrd.img", O_RDONLY);
 	if (kfd < 0 || ifd < 0) {
@@ -178,23 +210,22 @@ static void single(void)
 
 static void kexec_flow(void)
 {
-	char *stage1[] = { "-s", "1", NULL };
-	char *stage1_retry[] = { "-s", "1", "-r", NULL };
-	char *stage2[] = { "-s", "2", NULL };
+	int stage = param_int("luo_stage", 1), stages = param_int("luo_stages", 2);
+	char num[12];
+	char *args[] = { "-s", num, NULL, NULL };
 	int status;
 
-	if (has_param("luo_stage=2")) {
-		say("stage 2 starting");
-		status = run_test(stage2);
-		say("stage 2 exit=%d", status);
+	snprintf(num, sizeof(num), "%d", stage);
+	say("stage %d starting", stage);
+	if (stage >= stages) {
+		status = run_test(args);
+		say("stage %d exit=%d", stage, status);
 		power_off();
 	}
-
-	say("stage 1 starting");
-	if (load_next_kernel())
+	if (load_next_kernel(stage + 1))
 		power_off();
-	status = run_test(stage1);
-	say("stage 1 exit=%d", status);
+	status = run_test(args);
+	say("stage %d exit=%d", stage, status);
 	if (status)
 		power_off();
 	say("reboot(KEXEC)");
@@ -202,8 +233,9 @@ static void kexec_flow(void)
 	say("reboot(KEXEC) failed: errno %d", errno);
 	if (!has_param("luo_kexec_retry=1"))
 		power_off();
-	status = run_test(stage1_retry);
-	say("stage 1 retry exit=%d", status);
+	args[2] = "-r";
+	status = run_test(args);
+	say("stage %d retry exit=%d", stage, status);
 	if (status)
 		power_off();
 	say("reboot(KEXEC) again");

@@ -139,7 +139,7 @@ boot_problem() { # dir rc [test]
 	# Tests that make allocations fail on purpose (HARNESS: warn_alloc=ok) see
 	# the allocator's own failure reports, stack dump included; only those
 	# reports are skipped.
-	if [ -n "$t" ] && harness_line "$t" | grep -q 'warn_alloc=ok'; then
+	if [ -n "$t" ] && [ "$(hf "$t" warn_alloc)" = ok ]; then
 		strip=strip_warn_alloc
 	fi
 	splat=$(tr -d '\r' <"$d/kernel.log" | $strip | grep -m 1 -E "$SPLAT")
@@ -270,31 +270,67 @@ flb_problem() { # kernel.log
 	done
 }
 
-# A two-kernel test: stage 1 on kernel A, kexec into kernel B, stage 2.
-run_kexec() { # name test kernelA kernelB [cmdline]
-	local name=$1 t=$2 ka=$3 kb=$4 extra=${5:-} d="$RUN_DIR/$1" rc problem out
+# The test module NAME built for a variant's kernel (tests/modules/), once.
+declare -A MODULE_KO
+module_for() { # variant name: prints the .ko
+	local v=$1 m=$2 d="$RUN_DIR/modules/$1"
+	if [ -z "${MODULE_KO[$v/$m]:-}" ]; then
+		mkdir -p "$d"
+		cp "$LUO_TESTS"/tests/modules/* "$d/"
+		( luo_use_toolchain "$v"
+		  luo_make "$(luo_variant_src "$v")" "${KDIR[$v]}" M="$d" modules ) >"$d/build.log" 2>&1 ||
+			{ echo "module $m failed to build for $v (see $d/build.log)" >&2; return 1; }
+		MODULE_KO[$v/$m]="$d/$m.ko"
+	fi
+	echo "${MODULE_KO[$v/$m]}"
+}
+
+# A two-kernel test: stage 1 on kernel A, kexec into kernel B for every later
+# stage (HARNESS stages=, default 2); the last stage's result counts.
+run_kexec() { # name test kernelA kernelB [variant]
+	local name=$1 t=$2 ka=$3 kb=$4 v=${5:-} d="$RUN_DIR/$1" rc problem out
+	local stages mod ko="" last k initrd extra impl=${1%%/*}
 	wanted "$name" || return 0
+	stages=$(hf "$t" stages "$v" "$impl")
+	stages=${stages:-2}
+	mod=$(hf "$t" module "$v")
 	mkdir -p "$d"
-	mkcpio "$d/inner" "/init:$BIN/init" "/test_binary:$BIN/$t"
-	mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/$t" \
-		"/kernel:$kb" "/initrd.img:$d/inner"
-	boot "$d" "$ka" "$d/initrd" "luo_harness=kexec $extra $(cmdline_for "${name%%/*}")" \
-		"$(timeout_for "${name%%/*}")"
+	if [ -n "$mod" ]; then
+		ko=$(module_for "${impl%%-to-*}" "$mod") || { record "$name" fail "test module $mod did not build"; return; }
+		ko="/$mod.ko:$ko"
+	fi
+	# Initrds from the last stage back: each holds the next kernel and initrd.
+	initrd=""
+	for ((k = stages; k >= 1; k--)); do
+		if [ -z "$initrd" ]; then
+			mkcpio "$d/initrd$k" "/init:$BIN/init" "/test_binary:$BIN/$t" $ko
+		else
+			mkcpio "$d/initrd$k" "/init:$BIN/init" "/test_binary:$BIN/$t" $ko \
+				"/kernel:$kb" "/initrd.img:$initrd"
+		fi
+		initrd="$d/initrd$k"
+	done
+	extra="$(harness_cmdline "$t" "$v")"
+	[ "$stages" = 2 ] || extra="$extra luo_stages=$stages"
+	boot "$d" "$ka" "$d/initrd1" "luo_harness=kexec $extra $(cmdline_for "$impl")" \
+		"$(( $(timeout_for "$impl") * (stages - 1) ))"
 	rc=$?
+	rm -f "$d"/initrd[2-9]*
 	problem=$(boot_problem "$d" "$rc" "$t")
 	out=$(tr -d '\r' <"$d/output.log")
+	last=$stages
 	if [ -z "$problem" ]; then
-		# A test may kexec by itself from stage 1; reaching stage 2 is what counts.
-		if ! grep -q "LUO-HARNESS: stage 2 starting" <<<"$out"; then
-			problem="stage 1 failed: $(grep -m 1 'LUO-HARNESS: \(stage 1 exit\|.*failed\)' <<<"$out")"
-		elif ! grep -q "LUO-HARNESS: stage 2 exit=0" <<<"$out"; then
-			problem="stage 2 did not succeed: $(grep -E 'LUO-HARNESS: (stage 2 exit|reboot)' <<<"$out" | tail -n 1)"
+		# A test may kexec by itself; reaching the last stage is what counts.
+		if ! grep -q "LUO-HARNESS: stage $last starting" <<<"$out"; then
+			problem="stage $last not reached: $(grep -E 'LUO-HARNESS: (stage [0-9]+ exit=[1-9]|.*failed)' <<<"$out" | head -n 1)"
+		elif ! grep -q "LUO-HARNESS: stage $last exit=0" <<<"$out"; then
+			problem="stage $last did not succeed: $(grep -E "LUO-HARNESS: (stage $last exit|reboot)" <<<"$out" | tail -n 1)"
 		elif ! grep -q "TEST PASSED" <<<"$out"; then
-			problem="no 'TEST PASSED' from stage 2"
-		elif [ -n "$(harness_log "$t")" ] &&
-		     ! tr -d '\r' <"$d/kernel.log" | grep -q "$(harness_log "$t")"; then
-			problem="no '$(harness_log "$t")' in the kernel log"
-		elif ! harness_line "$t" | grep -q 'flb=no'; then
+			problem="no 'TEST PASSED' from stage $last"
+		elif [ -n "$(hf "$t" log "$v")" ] &&
+		     ! tr -d '\r' <"$d/kernel.log" | grep -qF "$(hf "$t" log "$v")"; then
+			problem="no '$(hf "$t" log "$v")' in the kernel log"
+		elif [ "$(hf "$t" flb "$v")" != no ]; then
 			problem=$(flb_problem "$d/kernel.log")
 		fi
 	fi
@@ -302,37 +338,62 @@ run_kexec() { # name test kernelA kernelB [cmdline]
 	if [ -n "$problem" ]; then
 		record "$name" fail "$problem"
 	else
-		record "$name" pass
+		# The test's own diagnostics: its lines that start with "# " (seeds).
+		record "$name" pass "$(grep -E '^# ' <<<"$out" | head -n 20)"
 		[ "$KEEP" = 0 ] && rm -rf "$d"
 	fi
 }
 
-# Own tests may restrict where they run and add to the kernel command line with
-# a comment line "HARNESS: impls=rust variants=a,b cmdline=x=%v warn_alloc=ok
-# log=text flb=no" (all optional): where it runs, once per variant (named
-# <test>.<variant>, %v in cmdline replaced), allocation-failure reports
-# allowed in the kernel log, a line the kernel log must contain (log= comes
-# last, before flb=), and flb=no to skip the FLB check.
-harness_line() { # test
-	local f
-	for f in "$LUO_TESTS/tests/kexec/$1.c" "$LUO_TESTS/tests/single/$1.c"; do
-		if [ -e "$f" ]; then
-			sed -n 's/.*HARNESS: //p' "$f" | head -n 1
+# Own tests describe how they run in a comment line "HARNESS: key=value ..."
+# (a value with spaces in double quotes), parsed once into HF[<test>|<key>]:
+#   impls=a,b       implementations (and variants: c-to-rust, ...) it runs on;
+#                   a -debug variant runs what its implementation runs
+#   variants=x,y    run once per variant, named <test>.<variant>; %v in
+#                   cmdline= is replaced by the variant's name
+#   cmdline=...     added to the kernel command line
+#   stages=N        stages of a two-kernel test (default 2)
+#   module=NAME     tests/modules/NAME.ko, built for the kernel, in /NAME.ko
+#   warn_alloc=ok   allocation-failure reports allowed in the kernel log
+#   log="text"      a line the kernel log must contain
+#   flb=no          no FLB check
+# key.<variant>=value sets key for one variant only (impls., cmdline., stages.,
+# module.), key@<impl>=value for one implementation (a -debug variant first
+# looks for its own name, then its implementation's).
+declare -A HF
+harness_parse() { # test file
+	local t=$1 line key
+	line=$(sed -n 's/.*HARNESS: //p' "$2" | tr '\n' ' ')
+	while [[ $line =~ ^[[:space:]]*([a-z_]+(\.[a-z0-9_]+)?(@[a-z0-9.-]+)?)=(\"([^\"]*)\"|([^[:space:]\"]*))(.*)$ ]]; do
+		key=${BASH_REMATCH[1]}
+		HF[$t|$key]=${BASH_REMATCH[5]}${BASH_REMATCH[6]}
+		line=${BASH_REMATCH[7]}
+	done
+}
+for f in "$LUO_TESTS"/tests/kexec/*.c "$LUO_TESTS"/tests/single/*.c; do
+	[ -e "$f" ] && harness_parse "$(basename "$f" .c)" "$f"
+done
+# A HARNESS field of a test, for one of its variants and one implementation
+# if given (the most specific setting wins), empty if unset.
+hf() { # test key [variant] [impl]
+	local k v=${3:-} i=${4:-}
+	for k in ${v:+$2.$v@$i} ${v:+$2.$v@${i%-debug}} ${i:+$2@$i} ${i:+$2@${i%-debug}} ${v:+$2.$v} $2; do
+		case "$k" in *@) continue ;; esac
+		if [ -n "${HF[$1|$k]+x}" ]; then
+			printf '%s' "${HF[$1|$k]}"
+			return
 		fi
 	done
-	return 0
 }
-harness_allows() { # test impl-or-mode
+harness_allows() { # test impl-or-mode [variant]
 	local impls
-	impls=$(harness_line "$1" | grep -o 'impls=[^ ]*' | cut -d= -f2)
+	impls=$(hf "$1" impls "${3:-}")
 	# A -debug variant runs what its implementation runs.
 	[ -z "$impls" ] || [[ ",$impls," == *",$2,"* ]] || [[ ",$impls," == *",${2%-debug},"* ]]
 }
-harness_cmdline() { # test
-	harness_line "$1" | grep -o 'cmdline=[^ ]*' | cut -d= -f2-
-}
-harness_log() { # test: a line the kernel log must contain
-	harness_line "$1" | sed -n 's/.*log=\(.*\) flb=.*/\1/p; s/.*log=\([^=]*\)$/\1/p' | head -n 1
+harness_cmdline() { # test [variant]
+	local c
+	c=$(hf "$1" cmdline "${2:-}")
+	printf '%s' "${c//%v/${2:-}}"
 }
 
 # Lints of our sources: rustfmt, clippy (a CLIPPY=1 build of our directory) and
@@ -373,27 +434,31 @@ for impl in "${impls[@]}"; do
 		run_single "$impl" "$t" "$LUO_TESTS/tests/single/$t.c"
 	done
 	for t in $KEXEC_TESTS $OWN_KEXEC; do
-		harness_allows "$t" "$impl" || continue
-		variants=$(harness_line "$t" | grep -o 'variants=[^ ]*' | cut -d= -f2 | tr , ' ')
+		variants=$(hf "$t" variants | tr , ' ')
 		if [ -z "$variants" ]; then
-			run_kexec "$impl/$t" "$t" "$(bz "$impl")" "$(bz "$impl")" "$(harness_cmdline "$t")"
+			harness_allows "$t" "$impl" &&
+				run_kexec "$impl/$t" "$t" "$(bz "$impl")" "$(bz "$impl")"
 			continue
 		fi
 		for v in $variants; do
-			run_kexec "$impl/$t.$v" "$t" "$(bz "$impl")" "$(bz "$impl")" \
-				"$(harness_cmdline "$t" | sed "s/%v/$v/g")"
+			harness_allows "$t" "$impl" "$v" &&
+				run_kexec "$impl/$t.$v" "$t" "$(bz "$impl")" "$(bz "$impl")" "$v"
 		done
 	done
 done
 if [ -n "${KDIR[c]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then
 	for t in $KEXEC_TESTS $OWN_KEXEC; do
-		harness_allows "$t" c-to-rust &&
-			run_kexec "c-to-rust/$t" "$t" "$(bz c)" "$(bz rust)" "$(harness_cmdline "$t")"
-		harness_allows "$t" rust-to-c &&
-			run_kexec "rust-to-c/$t" "$t" "$(bz rust)" "$(bz c)" "$(harness_cmdline "$t")"
+		vs=$(hf "$t" variants | tr , ' ')
+		for v in ${vs:--}; do
+			[ "$v" != - ] || v=
+			n=$t${v:+.$v}
+			harness_allows "$t" c-to-rust "$v" &&
+				run_kexec "c-to-rust/$n" "$t" "$(bz c)" "$(bz rust)" "$v"
+			harness_allows "$t" rust-to-c "$v" &&
+				run_kexec "rust-to-c/$n" "$t" "$(bz rust)" "$(bz c)" "$v"
+		done
 	done
 fi
-
 run_versions
 
 # ------------------------------------------------------------------ report --

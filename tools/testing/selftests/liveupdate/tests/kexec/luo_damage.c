@@ -2,7 +2,8 @@
 /*
  * A hand-over damaged on its way to the next kernel.
  *
- * HARNESS: impls=rust variants=compat,count,chain,name,flbcount cmdline=luo_rs_damage=%v log=invalid hand-over flb=no
+ * HARNESS: impls=rust variants=compat,count,chain,name,flbcount,bootnum,flbcount_max,shared_block,foreign_page
+ * HARNESS: cmdline="luo_rs_damage=%v panic_on_warn=1" log="invalid hand-over" flb=no
  *
  * Stage 1 preserves a memfd in session "damaged"; the kernel, built with
  * CONFIG_LIVEUPDATE_RUST_FAULT_INJECT and booted with luo_rs_damage=<field>,
