@@ -7,8 +7,10 @@
 //! never dropped, until the kexec. LUO's root page is published as the "LUO" subtree with
 //! [`Published`].
 //!
-//! Incoming memory is an [`InPage`]: a page the previous kernel preserved, restored from KHO
-//! (which proves that the previous kernel really preserved it) and freed when dropped.
+//! Incoming memory is read in place through [`Peeked`], after KHO's record of the page shows
+//! that the previous kernel preserved it (nothing is taken from KHO while the hand-over is
+//! checked, so a damaged one takes no page from anybody); the pages of a valid hand-over are
+//! taken and freed with [`release`] once the sessions they described are gone.
 
 use core::ptr::NonNull;
 
@@ -133,49 +135,56 @@ pub(crate) fn retrieve_subtree() -> Result<Option<(u64, usize)>> {
     Ok(Some((pa, len)))
 }
 
-/// A page the previous kernel preserved, restored from KHO.
+/// A page the previous kernel preserved, read in place: it is not taken from KHO (restored)
+/// until [`release`], so that a page a damaged hand-over points to by mistake stays with
+/// whoever really preserved it.
 ///
 /// # Invariants
 ///
-/// `folio` was returned by `kho_restore_folio()` for the page-aligned address whose direct
-/// mapping is `ptr`, and we own its reference.
-pub(crate) struct InPage {
-    folio: NonNull<bindings::folio>,
+/// `ptr` is the direct mapping of an order-0 page that KHO preserved for this kernel and that
+/// nobody restored when it was checked; it stays mapped and unused while KHO holds it.
+pub(crate) struct Peeked {
     ptr: NonNull<u8>,
 }
 
-// SAFETY: The page is plain memory owned by this object.
-unsafe impl Send for InPage {}
-// SAFETY: `&self` methods only read the page.
-unsafe impl Sync for InPage {}
-
-impl InPage {
-    /// Restores the page at `pa`. Fails with `EINVAL` unless `pa` is a page-aligned address
-    /// that the previous kernel preserved and that was not restored before (so a chain that
-    /// loops is caught too).
-    pub(crate) fn restore(pa: u64) -> Result<Self> {
+impl Peeked {
+    /// The preserved page at `pa`. Fails with `EINVAL` unless `pa` is a page-aligned address
+    /// of an order-0 page that KHO preserved for this kernel and nobody restored yet.
+    pub(crate) fn new(pa: u64) -> Result<Self> {
         if pa == 0 || pa % PAGE_SIZE as u64 != 0 {
             return Err(EINVAL);
         }
-        // SAFETY: FFI call; KHO checks that `pa` is online memory it preserved.
-        let folio = NonNull::new(unsafe { bindings::kho_restore_folio(pa) }).ok_or(EINVAL)?;
-        // SAFETY: `pa` is now restored memory of this kernel, so it is in the direct map.
+        // SAFETY: FFI call; any address is accepted (only an online page's flags are read).
+        if !unsafe { bindings::luo_kho_page_preserved(pa) } {
+            return Err(EINVAL);
+        }
+        // SAFETY: `pa` is preserved memory of this kernel, so it is in the direct map.
         let ptr = unsafe { bindings::luo_phys_to_virt(pa) };
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(EINVAL)?;
-        // INVARIANT: Restored above; the reference is ours.
-        Ok(Self { folio, ptr })
+        // INVARIANT: Checked above.
+        Ok(Self {
+            ptr: NonNull::new(ptr.cast::<u8>()).ok_or(EINVAL)?,
+        })
     }
 
     /// The page's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: By the type invariants the page is ours and at least `PAGE_SIZE` long.
+        // SAFETY: By the type invariants the page is mapped and `PAGE_SIZE` long; KHO holds
+        // it, so nothing writes to it.
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), PAGE_SIZE) }
     }
 }
 
-impl Drop for InPage {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariants we own a reference on the folio.
-        unsafe { bindings::luo_folio_put(self.folio.as_ptr()) };
+/// Takes a page of the previous kernel's hand-over from KHO and frees it, unless it is no
+/// longer preserved (somebody else took it: then it is theirs).
+pub(crate) fn release(pa: u64) {
+    // SAFETY: FFI call; any address is accepted.
+    if pa % PAGE_SIZE as u64 != 0 || !unsafe { bindings::luo_kho_page_preserved(pa) } {
+        return;
+    }
+    // SAFETY: `pa` is an order-0 page KHO preserved, not restored yet (checked above).
+    let folio = unsafe { bindings::kho_restore_folio(pa) };
+    if !folio.is_null() {
+        // SAFETY: `kho_restore_folio` returned the folio with a reference we own.
+        unsafe { bindings::luo_folio_put(folio) };
     }
 }

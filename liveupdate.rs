@@ -14,12 +14,15 @@
 //!
 //! # Lock order
 //!
-//! `Luo::sessions` → `Session::inner` → `Luo::registry` → `FlbState::{outgoing, incoming}`
-//! → `Luo::preserved`.
+//! `Luo::incoming_built` → `Luo::sessions` → `Session::inner` → `Luo::registry` →
+//! `FlbState::{outgoing, incoming}` → `Luo::preserved`. The reboot gate's lock
+//! (`luo_gate::Gate`) and `Luo::handover_pages` are leaves: nothing is locked under them.
 //!
-//! Handler and FLB callbacks run with at most `Session::inner` (and for `can_preserve`,
-//! `Luo::registry`) held, never under a spinlock. A callback must not call back into the
-//! registration API.
+//! Every ioctl effect and every close runs inside the reboot gate (never a user-memory access
+//! there), so reboot, which closes the gate and waits, never sees an operation half done.
+//! File handler callbacks run with at most `Session::inner` held (never `Luo::registry`:
+//! handlers are taken from it with a reference on their module), so they may call the FLB
+//! API; FLB callbacks run under their own FLB's lock. Nothing runs under a spinlock.
 
 #![crate_name = "liveupdate"]
 
@@ -56,6 +59,7 @@ mod kho;
 mod luo_fault;
 mod luo_file;
 mod luo_flb;
+mod luo_gate;
 mod luo_ioctl;
 mod luo_ser;
 mod luo_session;
@@ -63,6 +67,7 @@ mod luo_session;
 pub(crate) use ffi::LocalModule;
 
 use luo_file::Registry;
+use luo_gate::Gate;
 use luo_ser::{
     HandOver,
     Invalid, //
@@ -90,13 +95,26 @@ pub(crate) struct Luo {
     /// The incoming sessions were built from `handover`.
     #[pin]
     incoming_built: Mutex<bool>,
+    /// The pages of `handover`, until the sessions they described are gone.
+    #[pin]
+    handover_pages: Mutex<KVVec<u64>>,
+    /// Reboot's exclusion of ioctls and closes.
+    #[pin]
+    pub(crate) gate: Gate,
     /// This kernel's live update number: the previous kernel's plus one.
     pub(crate) liveupdate_num: u64,
 }
 
 impl Luo {
-    fn new(handover: Option<HandOver>) -> impl PinInit<Self> {
-        let liveupdate_num = handover.as_ref().map_or(0, |h| h.liveupdate_num) + 1;
+    fn new(mut handover: Option<HandOver>) -> impl PinInit<Self> {
+        // The parser checked that the previous number has a successor.
+        let liveupdate_num = handover
+            .as_ref()
+            .map_or(0, |h| h.liveupdate_num)
+            .saturating_add(1);
+        let pages = handover
+            .as_mut()
+            .map_or_else(KVVec::new, |h| core::mem::take(&mut h.pages));
         pin_init!(Self {
             sessions <- new_mutex!(Sessions::new(), "luo::sessions"),
             registry <- new_mutex!(Registry::new(), "luo::registry"),
@@ -104,8 +122,24 @@ impl Luo {
             device_open: Atomic::new(false),
             handover,
             incoming_built <- new_mutex!(false, "luo::incoming_built"),
+            handover_pages <- new_mutex!(pages, "luo::handover_pages"),
+            gate <- Gate::new(),
             liveupdate_num,
         })
+    }
+
+    /// Gives the hand-over's pages back to the allocator once no incoming session is left
+    /// (the sessions' handlers have taken their own pages by then, so a page our records
+    /// shared with one by mistake is theirs, and is skipped).
+    pub(crate) fn release_handover_pages(&self) {
+        let built = *self.incoming_built.lock();
+        if !built || !self.sessions.lock().incoming.is_empty() {
+            return;
+        }
+        let pages = core::mem::take(&mut *self.handover_pages.lock());
+        for pa in pages.iter() {
+            kho::release(*pa);
+        }
     }
 
     /// The data and count the previous kernel recorded for the FLB `compatible`.
@@ -136,18 +170,18 @@ impl Luo {
             })?;
         }
         *built = true;
+        drop(built);
+        self.release_handover_pages();
         Ok(())
     }
 }
 
-/// A KHO page source for the hand-over parser: restored pages are freed when it drops.
-struct KhoPages(KVVec<kho::InPage>);
+/// The hand-over parser's page source: pages KHO preserved, read in place.
+struct KhoPages(Option<kho::Peeked>);
 
 impl luo_ser::PageSource for KhoPages {
     fn page(&mut self, pa: u64) -> Result<&[u8]> {
-        self.0.reserve(1, GFP_KERNEL)?;
-        self.0.push(kho::InPage::restore(pa)?, GFP_KERNEL)?;
-        Ok(self.0.last().map_or(&[], |p| p.bytes()))
+        Ok(self.0.insert(kho::Peeked::new(pa)?).bytes())
     }
 }
 
@@ -162,15 +196,7 @@ fn parse_incoming() -> Option<HandOver> {
             return None;
         }
     };
-    let result = kho::InPage::restore(pa)
-        .map_err(|e| {
-            Invalid(
-                "the LUO root is not a page the previous kernel preserved",
-                e,
-            )
-        })
-        .and_then(|root| luo_ser::parse(&mut KhoPages(KVVec::new()), root.bytes(), len));
-    match result {
+    match luo_ser::parse(&mut KhoPages(None), pa, len) {
         Ok(h) => {
             pr_info!(
                 "Retrieved live update data, liveupdate number: {}\n",
@@ -179,6 +205,7 @@ fn parse_incoming() -> Option<HandOver> {
             Some(h)
         }
         Err(Invalid(why, e)) => {
+            // Its pages stay with KHO: one of them may be somebody else's.
             pr_err!(
                 "invalid hand-over from the previous kernel: {} ({:?}); booting without incoming sessions\n",
                 why,

@@ -29,9 +29,10 @@ use crate::{
         Handler,
         ModuleRef, //
     },
-    kho,
+    kho, luo_fault,
     luo_flb::{
         self,
+        FinishFlbs,
         FlbState, //
     },
     luo_ser::{
@@ -136,7 +137,9 @@ pub(crate) struct PreservedFile {
     id: Option<usize>,
     /// 0: not retrieved yet; 1: retrieved; negative: the (sticky) retrieve error.
     retrieve_status: i32,
-    /// The FLBs this file holds a reference on, in the order they were taken.
+    /// Outgoing files: the FLBs this file holds an outgoing reference on, in the order they
+    /// were taken. Incoming files hold none: at finish they drop a reference on the FLBs
+    /// linked to their handler then, as in C (an FLB whose module is gone is not touched).
     flbs: KVec<Arc<FlbState>>,
 }
 
@@ -203,11 +206,6 @@ impl FileSet {
         }
     }
 
-    /// Number of files.
-    pub(crate) fn len(&self) -> usize {
-        self.files.len()
-    }
-
     /// The handler's data of the first file, if any (for fault injection).
     pub(crate) fn first_data(&self) -> Option<u64> {
         self.files.first().map(|f| f.data)
@@ -229,11 +227,12 @@ impl FileSet {
 
         let preserved = (|| {
             let file = ffi::fget(fd)?;
-            let (handler, module, flbs) = find_handler(luo, &file)?;
+            let (handler, module) = find_handler(luo, &file)?;
+            let flbs = luo_flb::linked(luo, &handler)?;
             let id = handler.id(&file);
             claim_id(luo, id, id_node)?;
             let id_guard = ScopeGuard::new(|| forget_id(luo, id));
-            luo_flb::file_preserve(&flbs)?;
+            let flbs = luo_flb::file_preserve(flbs)?;
             let flb_guard = ScopeGuard::new(|| luo_flb::file_unpreserve(&flbs));
             let (data, private) = handler.preserve(&file)?;
             flb_guard.dismiss();
@@ -321,9 +320,13 @@ impl FileSet {
         if self.files.iter().any(|f| !f.handler.can_finish(&f.args())) {
             return Err(EBUSY);
         }
+        let mut flbs = FinishFlbs::new();
+        for f in self.files.iter() {
+            flbs.add(luo, &f.handler)?;
+        }
         while let Some(f) = self.files.pop() {
             f.handler.finish(&f.args());
-            luo_flb::file_finish(luo, &f.flbs);
+            flbs.file_finish(luo, &f.handler);
             if let Some(id) = f.id {
                 forget_id(luo, id);
             }
@@ -337,10 +340,7 @@ impl FileSet {
     pub(crate) fn freeze<P: OutMem>(&mut self, chain: &mut Chain<P>) -> Result {
         for i in 0..self.files.len() {
             let f = &mut self.files[i];
-            #[cfg(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT)]
-            let frozen = crate::luo_fault::freeze().and_then(|()| f.handler.freeze(&f.args()));
-            #[cfg(not(CONFIG_LIVEUPDATE_RUST_FAULT_INJECT))]
-            let frozen = f.handler.freeze(&f.args());
+            let frozen = luo_fault::freeze().and_then(|()| f.handler.freeze(&f.args()));
             let res = match frozen {
                 Ok(data) => {
                     f.data = data;
@@ -383,7 +383,6 @@ impl FileSet {
         module: ModuleRef,
         token: u64,
         data: u64,
-        flbs: KVec<Arc<FlbState>>,
     ) -> Result {
         if self.tokens.get(&token).is_some() {
             return Err(EEXIST);
@@ -400,7 +399,7 @@ impl FileSet {
                 private: 0,
                 id: None,
                 retrieve_status: 0,
-                flbs,
+                flbs: KVec::new(),
             },
             GFP_KERNEL,
         )?;
@@ -409,34 +408,33 @@ impl FileSet {
     }
 }
 
-/// The registered handler for `compatible`, a reference on its module and its FLBs.
-pub(crate) fn handler_for(
-    luo: &Luo,
-    compatible: &[u8],
-) -> Result<(Handler, ModuleRef, KVec<Arc<FlbState>>)> {
+/// The registered handler for `compatible` and a reference on its module.
+pub(crate) fn handler_for(luo: &Luo, compatible: &[u8]) -> Result<(Handler, ModuleRef)> {
     let reg = luo.registry.lock();
     let entry = reg.by_compatible(compatible).ok_or(ENOENT)?;
     let module = entry.handler.module_get(ENOENT)?;
-    let mut flbs = KVec::with_capacity(entry.flbs.len(), GFP_KERNEL)?;
-    for flb in entry.flbs.iter() {
-        flbs.push(flb.clone(), GFP_KERNEL)?;
-    }
-    Ok((entry.handler, module, flbs))
+    Ok((entry.handler, module))
 }
 
-/// The first registered handler that can preserve `file`, a reference on its module and
-/// the FLBs linked to it.
-fn find_handler(luo: &Luo, file: &File) -> Result<(Handler, ModuleRef, KVec<Arc<FlbState>>)> {
-    let reg = luo.registry.lock();
-    let entry = reg
-        .handlers
-        .iter()
-        .find(|e| e.handler.can_preserve(file))
-        .ok_or(ENOENT)?;
-    let module = entry.handler.module_get(ENOENT)?;
-    let mut flbs = KVec::with_capacity(entry.flbs.len(), GFP_KERNEL)?;
-    for flb in entry.flbs.iter() {
-        flbs.push(flb.clone(), GFP_KERNEL)?;
-    }
-    Ok((entry.handler, module, flbs))
+/// The first registered handler that can preserve `file`, and a reference on its module.
+///
+/// `can_preserve` runs without the registry lock (a handler may call the FLB API from it):
+/// the handlers are taken from the registry with a reference on each one's module, which
+/// keeps it valid after the registry lock is dropped.
+fn find_handler(luo: &Luo, file: &File) -> Result<(Handler, ModuleRef)> {
+    let handlers = {
+        let reg = luo.registry.lock();
+        let mut v = KVec::with_capacity(reg.handlers.len(), GFP_KERNEL)?;
+        for e in reg.handlers.iter() {
+            // A handler whose module is going away preserves nothing.
+            if let Ok(module) = e.handler.module_get(ENOENT) {
+                v.push((e.handler, module), GFP_KERNEL)?;
+            }
+        }
+        v
+    };
+    handlers
+        .into_iter()
+        .find(|(h, _)| h.can_preserve(file))
+        .ok_or(ENOENT)
 }

@@ -23,6 +23,7 @@ use kernel::{
 use crate::{
     ffi::{
         Flb,
+        Handler,
         ModuleRef, //
     },
     luo_file::{
@@ -126,6 +127,13 @@ impl FlbState {
             o.obj = 0;
             o.module = None;
         }
+    }
+
+    /// Whether nothing of this FLB is alive: no outgoing object, no incoming object held.
+    fn idle(&self) -> bool {
+        let idle_out = self.outgoing.lock().count == 0;
+        let i = self.incoming.lock();
+        idle_out && (i.status <= 0 || i.finished)
     }
 
     /// Retrieves the incoming object on first use; the caller holds the lock.
@@ -241,6 +249,8 @@ pub(crate) fn register(luo: &Luo, fh: usize, flb: Flb) -> Result {
 }
 
 /// Drops one handler's link to an FLB; the FLB leaves the global list with its last user.
+/// Its state is forgotten too unless an object of it is alive: the FLB's memory may go away
+/// with its module, and another FLB may later be registered at the same address.
 pub(crate) fn unlink(reg: &mut Registry, state: &Arc<FlbState>) {
     let Some(i) = reg
         .flbs
@@ -252,6 +262,9 @@ pub(crate) fn unlink(reg: &mut Registry, state: &Arc<FlbState>) {
     reg.flbs[i].users -= 1;
     if reg.flbs[i].users == 0 {
         let _ = reg.flbs.remove(i);
+        if state.idle() {
+            reg.known.retain(|s| s.flb.addr() != state.flb.addr());
+        }
     }
 }
 
@@ -307,7 +320,7 @@ pub(crate) fn get_outgoing(luo: &Luo, addr: usize) -> Result<usize> {
     if o.count == 0 {
         return Err(ENOENT);
     }
-    o.count += 1;
+    o.count = o.count.checked_add(1).ok_or(EOVERFLOW)?;
     Ok(o.obj)
 }
 
@@ -324,7 +337,8 @@ pub(crate) fn get_incoming(luo: &Luo, flb: Flb) -> Result<usize> {
     let state = known_state(&mut luo.registry.lock(), flb)?;
     let mut i = state.incoming.lock();
     state.retrieve_locked(luo, &mut i)?;
-    i.count += 1;
+    // The count started from the previous kernel's record: checked.
+    i.count = i.count.checked_add(1).ok_or(EOVERFLOW)?;
     Ok(i.obj)
 }
 
@@ -335,17 +349,42 @@ pub(crate) fn put_incoming(luo: &Luo, addr: usize) {
     }
 }
 
-/// Takes an outgoing reference on each FLB of a file being preserved; all or nothing.
-pub(crate) fn file_preserve(flbs: &[Arc<FlbState>]) -> Result {
-    for (i, s) in flbs.iter().enumerate() {
+/// FLBs, each with a reference on its module: valid with no lock held.
+pub(crate) type Pinned = KVec<(Arc<FlbState>, ModuleRef)>;
+
+/// The FLBs linked to a registered handler. `ENOENT` if the handler is not registered,
+/// `ENODEV` if an FLB's module is going away.
+pub(crate) fn linked(luo: &Luo, handler: &Handler) -> Result<Pinned> {
+    let reg = luo.registry.lock();
+    let entry = reg
+        .handlers
+        .iter()
+        .find(|e| e.handler.addr() == handler.addr())
+        .ok_or(ENOENT)?;
+    let mut v = KVec::with_capacity(entry.flbs.len(), GFP_KERNEL)?;
+    for s in entry.flbs.iter() {
+        let module = s.flb.module_get()?;
+        v.push((s.clone(), module), GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// Takes an outgoing reference on each FLB of a file being preserved; all or nothing. Returns
+/// the FLBs the file now holds.
+pub(crate) fn file_preserve(flbs: Pinned) -> Result<KVec<Arc<FlbState>>> {
+    let mut held = KVec::with_capacity(flbs.len(), GFP_KERNEL)?;
+    for (s, _module) in flbs.into_iter() {
         if let Err(e) = s.preserve_one() {
-            for s in flbs[..i].iter().rev() {
-                s.put_outgoing();
-            }
+            file_unpreserve(&held);
             return Err(e);
         }
+        // Cannot fail: capacity was reserved above.
+        if let Err(e) = held.push(s, GFP_KERNEL) {
+            file_unpreserve(&held);
+            return Err(e.into());
+        }
     }
-    Ok(())
+    Ok(held)
 }
 
 /// Drops the outgoing references of an unpreserved file, in reverse order.
@@ -355,9 +394,37 @@ pub(crate) fn file_unpreserve(flbs: &[Arc<FlbState>]) {
     }
 }
 
-/// Drops the incoming references of a finished file, in reverse order.
-pub(crate) fn file_finish(luo: &Luo, flbs: &[Arc<FlbState>]) {
-    for s in flbs.iter().rev() {
-        s.put_incoming(luo);
+/// The FLBs of the handlers of a set of incoming files, taken before any file finishes so
+/// that finishing allocates nothing (FINISH is all or nothing).
+pub(crate) struct FinishFlbs(KVec<(usize, Pinned)>);
+
+impl FinishFlbs {
+    pub(crate) fn new() -> Self {
+        Self(KVec::new())
+    }
+
+    /// Takes the FLBs now linked to `handler`, once per handler. A handler that is no longer
+    /// registered has none.
+    pub(crate) fn add(&mut self, luo: &Luo, handler: &Handler) -> Result {
+        if self.0.iter().any(|(h, _)| *h == handler.addr()) {
+            return Ok(());
+        }
+        let flbs = match linked(luo, handler) {
+            Ok(flbs) => flbs,
+            Err(e) if e == ENOENT || e == ENODEV => KVec::new(),
+            Err(e) => return Err(e),
+        };
+        self.0.push((handler.addr(), flbs), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Drops a finished file's incoming reference on each FLB linked to its handler, in
+    /// reverse order, as C does at finish.
+    pub(crate) fn file_finish(&self, luo: &Luo, handler: &Handler) {
+        if let Some((_, flbs)) = self.0.iter().find(|(h, _)| *h == handler.addr()) {
+            for (s, _) in flbs.iter().rev() {
+                s.put_incoming(luo);
+            }
+        }
     }
 }

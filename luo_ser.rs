@@ -24,7 +24,7 @@ use core::mem::{
     size_of, //
 };
 
-use kernel::{bindings, page::PAGE_SIZE, prelude::*, rbtree::RBTree};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 use crate::luo_session::{
     terminated_len,
@@ -159,13 +159,15 @@ pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
     pub(crate) sessions: KVVec<InSession>,
     pub(crate) flbs: KVec<InFlb>,
+    /// The pages it was read from, sorted, each once: given back once its sessions are gone.
+    pub(crate) pages: KVVec<u64>,
 }
 
 /// Where the reader gets the previous kernel's pages from: KHO in the kernel, a table in the
 /// KUnit tests.
 pub(crate) trait PageSource {
-    /// The bytes of the page at `pa`; fails unless it is a page the previous kernel preserved
-    /// and that was not asked for before.
+    /// The bytes of the page at `pa`; fails unless it is a page the previous kernel preserved.
+    /// Reading a page takes nothing from anybody.
     fn page(&mut self, pa: u64) -> Result<&[u8]>;
 }
 
@@ -182,15 +184,16 @@ fn oom(e: impl Into<Error>) -> Invalid {
     Invalid("out of memory", e.into())
 }
 
-/// Walks a block chain of `entry`-byte entries, calling `f` on each entry in order.
-/// Returns the number of entries.
+/// Walks a block chain of `entry`-byte entries, calling `f` on each entry in order, and
+/// records each block's address in `pages`. Returns the number of entries. A chain that loops
+/// ends at [`MAX_BLOCKS`]; a page used twice anywhere is caught by [`parse`] afterwards.
 fn walk<S: PageSource>(
     src: &mut S,
+    pages: &mut KVVec<u64>,
     head: u64,
     entry: usize,
     mut f: impl FnMut(&[u8]) -> PResult<()>,
 ) -> PResult<u64> {
-    let mut seen: RBTree<u64, ()> = RBTree::new();
     let mut pa = head;
     let mut blocks = 0;
     let mut total = 0u64;
@@ -202,11 +205,7 @@ fn walk<S: PageSource>(
         if pa % PAGE_SIZE as u64 != 0 {
             return bad("a block address is not page-aligned");
         }
-        if seen.get(&pa).is_some() {
-            return bad("a block chain loops");
-        }
-        seen.try_create_and_insert(pa, (), GFP_KERNEL)
-            .map_err(oom)?;
+        pages.push(pa, GFP_KERNEL).map_err(oom)?;
         let page = src
             .page(pa)
             .map_err(|e| Invalid("a block is not a page the previous kernel preserved", e))?;
@@ -228,23 +227,46 @@ fn walk<S: PageSource>(
     Ok(total)
 }
 
-/// Reads and validates a whole hand-over: `root` is the root blob of `root_len` bytes.
-pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) -> PResult<HandOver> {
-    if root_len < ROOT || root.len() < ROOT {
-        return bad("the LUO root is too small");
+/// The most an FLB's count can be: it counts files and references, objects in memory.
+const FLB_COUNT_MAX: u64 = 1 << 32;
+
+/// Reads and validates a whole hand-over whose root (a `root_len`-byte blob) is the page at
+/// `root_pa`. Every page it uses is in [`HandOver::pages`], each once.
+pub(crate) fn parse<S: PageSource>(
+    src: &mut S,
+    root_pa: u64,
+    root_len: usize,
+) -> PResult<HandOver> {
+    let mut pages: KVVec<u64> = KVVec::new();
+    pages.push(root_pa, GFP_KERNEL).map_err(oom)?;
+    let mut root = [0u8; ROOT];
+    {
+        let page = src.page(root_pa).map_err(|e| {
+            Invalid(
+                "the LUO root is not a page the previous kernel preserved",
+                e,
+            )
+        })?;
+        if root_len < ROOT || page.len() < ROOT {
+            return bad("the LUO root is too small");
+        }
+        root.copy_from_slice(&page[..ROOT]);
     }
     let compat = &root[ROOT_COMPAT..ROOT_COMPAT + COMPATIBLE.len()];
     if compat != COMPATIBLE {
         return bad("the LUO root is not \"luo-v5\"");
     }
-    let liveupdate_num = rd64(root, ROOT_NUM);
-    let sessions_pa = rd64(root, ROOT_SESSIONS);
-    let flbs_pa = rd64(root, ROOT_FLBS);
+    let liveupdate_num = rd64(&root, ROOT_NUM);
+    if liveupdate_num.checked_add(1).is_none() {
+        return bad("the live update number is at its maximum");
+    }
+    let sessions_pa = rd64(&root, ROOT_SESSIONS);
+    let flbs_pa = rd64(&root, ROOT_FLBS);
 
     // Sessions first, with their file chains' addresses; the file chains are walked after,
     // so that no two pages are borrowed from `src` at once.
     let mut heads: KVVec<(SessionName, u64, u64)> = KVVec::new();
-    walk(src, sessions_pa, SESSION_SER, |e| {
+    walk(src, &mut pages, sessions_pa, SESSION_SER, |e| {
         let Ok(name) = SessionName::new(&e[S_NAME..S_NAME + NAME_LEN]) else {
             return bad("a session name is empty or not terminated");
         };
@@ -271,7 +293,7 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
     let mut tokens: KVVec<u64> = KVVec::new();
     for (name, files_pa, count) in heads.iter() {
         let mut files = KVVec::with_capacity(*count as usize, GFP_KERNEL).map_err(oom)?;
-        let n = walk(src, *files_pa, FILE_SER, |e| {
+        let n = walk(src, &mut pages, *files_pa, FILE_SER, |e| {
             let Ok(compatible) = Compat::parse(&e[F_COMPAT..F_COMPAT + COMPAT_LEN]) else {
                 return bad("a file's handler name is empty or not terminated");
             };
@@ -309,6 +331,7 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
 
     let mut flbs = KVec::new();
     if flbs_pa != 0 {
+        pages.push(flbs_pa, GFP_KERNEL).map_err(oom)?;
         let page = src.page(flbs_pa).map_err(|e| {
             Invalid(
                 "the FLB page is not a page the previous kernel preserved",
@@ -335,11 +358,15 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
             {
                 return bad("two FLBs have the same name");
             }
+            let count = rd64(e, FLB_COUNT);
+            if count == 0 || count > FLB_COUNT_MAX {
+                return bad("an FLB count is 0 or impossibly large");
+            }
             flbs.push(
                 InFlb {
                     name,
                     data: rd64(e, FLB_DATA),
-                    count: rd64(e, FLB_COUNT),
+                    count,
                 },
                 GFP_KERNEL,
             )
@@ -347,11 +374,28 @@ pub(crate) fn parse<S: PageSource>(src: &mut S, root: &[u8], root_len: usize) ->
         }
     }
 
+    // No page twice (a block in two chains, the FLB page or the root also a block), and no
+    // page that a file's or an FLB's data names: those belong to their handlers.
+    pages.sort_unstable();
+    if pages.windows(2).any(|w| w[0] == w[1]) {
+        return bad("a page of the hand-over is used twice");
+    }
+    let owned = |pa: u64| pages.binary_search(&(pa & !(PAGE_SIZE as u64 - 1))).is_ok();
+    if sessions
+        .iter()
+        .flat_map(|s| s.files.iter())
+        .any(|f| owned(f.data))
+        || flbs.iter().any(|f: &InFlb| owned(f.data))
+    {
+        return bad("a page of the hand-over is also a file's or an FLB's data");
+    }
+
     // INVARIANT: Names, tokens and FLB names were checked for uniqueness above.
     Ok(HandOver {
         liveupdate_num,
         sessions,
         flbs,
+        pages,
     })
 }
 
@@ -597,18 +641,16 @@ pub(crate) fn set_flb_count(page: &mut [u8], count: usize) {
 mod tests {
     use super::*;
 
-    /// Pages by fake physical address; each can be taken once, like KHO restores them.
+    /// Pages by fake physical address, read in place like KHO's preserved pages.
     struct Fake {
         pages: KVec<(u64, KVec<u8>)>,
-        taken: KVec<u64>,
     }
 
     impl Fake {
         fn new() -> Self {
-            Self {
-                pages: KVec::new(),
-                taken: KVec::new(),
-            }
+            let mut f = Self { pages: KVec::new() };
+            f.add(ROOT_PA);
+            f
         }
 
         /// Adds a zeroed page at `pa` and returns it.
@@ -623,10 +665,6 @@ mod tests {
 
     impl PageSource for Fake {
         fn page(&mut self, pa: u64) -> Result<&[u8]> {
-            if self.taken.contains(&pa) {
-                return Err(EINVAL);
-            }
-            self.taken.push(pa, GFP_KERNEL)?;
             self.pages
                 .iter()
                 .find(|(p, _)| *p == pa)
@@ -635,6 +673,7 @@ mod tests {
         }
     }
 
+    const ROOT_PA: u64 = 0x8000;
     const SESS: u64 = 0x10000;
     const FILES: u64 = 0x20000;
     const FLBS: u64 = 0x30000;
@@ -679,16 +718,23 @@ mod tests {
         f
     }
 
+    /// Parses `f` with root `r` (of `r.len()` bytes) at `ROOT_PA`.
+    fn parse_with(f: &mut Fake, r: &[u8]) -> PResult<HandOver> {
+        f.pages[0].1[..r.len()].copy_from_slice(r);
+        parse(f, ROOT_PA, r.len())
+    }
+
     fn rejects(mut f: Fake, r: &[u8]) -> bool {
-        parse(&mut f, r, r.len()).is_err()
+        parse_with(&mut f, r).is_err()
     }
 
     #[test]
     fn a_valid_hand_over_is_read_whole() {
         let mut f = valid();
         let r = root(SESS, FLBS);
-        let h = parse(&mut f, &r, ROOT).ok().unwrap();
+        let h = parse_with(&mut f, &r).ok().unwrap();
         assert_eq!(h.liveupdate_num, 41);
+        assert_eq!(&h.pages[..], &[ROOT_PA, SESS, FILES, FLBS]);
         assert_eq!(h.sessions.len(), 2);
         assert_eq!(h.sessions[0].name.as_bytes(), b"a");
         assert_eq!(h.sessions[0].files.len(), 2);
@@ -705,7 +751,7 @@ mod tests {
     fn no_sessions_and_no_flbs_is_valid() {
         let mut f = Fake::new();
         let r = root(0, 0);
-        let h = parse(&mut f, &r, ROOT).ok().unwrap();
+        let h = parse_with(&mut f, &r).ok().unwrap();
         assert_eq!(h.sessions.len(), 0);
         assert_eq!(h.flbs.len(), 0);
     }
@@ -713,8 +759,7 @@ mod tests {
     #[test]
     fn a_truncated_root_is_rejected() {
         let r = root(SESS, FLBS);
-        let mut f = valid();
-        assert!(parse(&mut f, &r, ROOT - 1).is_err());
+        assert!(rejects(valid(), &r[..ROOT - 1]));
         assert!(rejects(valid(), &r[..ROOT - 8]));
     }
 
@@ -732,27 +777,27 @@ mod tests {
     fn oversized_counts_are_rejected() {
         let mut f = valid();
         wr64(
-            f.pages[0].1.as_mut_slice(),
+            f.pages[1].1.as_mut_slice(),
             HDR_COUNT,
             capacity(SESSION_SER) as u64 + 1,
         );
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        wr64(f.pages[1].1.as_mut_slice(), HDR_COUNT, u64::MAX);
+        wr64(f.pages[2].1.as_mut_slice(), HDR_COUNT, u64::MAX);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        set_flb_count(f.pages[2].1.as_mut_slice(), MAX_FLBS);
-        wr64(f.pages[2].1.as_mut_slice(), FH_COUNT, MAX_FLBS as u64 + 1);
+        set_flb_count(f.pages[3].1.as_mut_slice(), MAX_FLBS);
+        wr64(f.pages[3].1.as_mut_slice(), FH_COUNT, MAX_FLBS as u64 + 1);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
     #[test]
     fn cyclic_chains_are_rejected() {
         let mut f = valid();
-        wr64(f.pages[0].1.as_mut_slice(), HDR_NEXT, SESS);
+        wr64(f.pages[1].1.as_mut_slice(), HDR_NEXT, SESS);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        wr64(f.pages[1].1.as_mut_slice(), HDR_NEXT, FILES);
+        wr64(f.pages[2].1.as_mut_slice(), HDR_NEXT, FILES);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
@@ -762,10 +807,10 @@ mod tests {
         assert!(rejects(valid(), &root(SESS, 0x50000)));
         assert!(rejects(valid(), &root(SESS + 8, FLBS)));
         let mut f = valid();
-        wr64(f.pages[0].1.as_mut_slice(), HDR_NEXT, 0x123000);
+        wr64(f.pages[1].1.as_mut_slice(), HDR_NEXT, 0x123000);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        wr64(&mut f.pages[0].1[HDR..HDR + SESSION_SER], S_FILES, 0x77000);
+        wr64(&mut f.pages[1].1[HDR..HDR + SESSION_SER], S_FILES, 0x77000);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
@@ -773,26 +818,26 @@ mod tests {
     fn zero_count_blocks_carry_nothing() {
         // The C writer can leave an empty block at the end of a chain: accepted.
         let mut f = valid();
-        wr64(f.pages[0].1.as_mut_slice(), HDR_NEXT, 0x40000);
+        wr64(f.pages[1].1.as_mut_slice(), HDR_NEXT, 0x40000);
         f.add(0x40000);
-        assert!(parse(&mut f, &root(SESS, FLBS), ROOT).is_ok());
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_ok());
         // But an empty file chain cannot stand for a non-zero count.
         let mut f = valid();
-        wr64(f.pages[1].1.as_mut_slice(), HDR_COUNT, 0);
+        wr64(f.pages[2].1.as_mut_slice(), HDR_COUNT, 0);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
     #[test]
     fn file_counts_must_add_up() {
         let mut f = valid();
-        wr64(&mut f.pages[0].1[HDR..HDR + SESSION_SER], S_COUNT, 3);
+        wr64(&mut f.pages[1].1[HDR..HDR + SESSION_SER], S_COUNT, 3);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        wr64(&mut f.pages[0].1[HDR..HDR + SESSION_SER], S_COUNT, 1);
+        wr64(&mut f.pages[1].1[HDR..HDR + SESSION_SER], S_COUNT, 1);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
         wr64(
-            &mut f.pages[0].1[HDR + SESSION_SER..HDR + 2 * SESSION_SER],
+            &mut f.pages[1].1[HDR + SESSION_SER..HDR + 2 * SESSION_SER],
             S_COUNT,
             1,
         );
@@ -802,40 +847,82 @@ mod tests {
     #[test]
     fn unterminated_and_empty_strings_are_rejected() {
         let mut f = valid();
-        f.pages[0].1[HDR + S_NAME..HDR + S_NAME + NAME_LEN].fill(b'X');
+        f.pages[1].1[HDR + S_NAME..HDR + S_NAME + NAME_LEN].fill(b'X');
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        f.pages[0].1[HDR + S_NAME] = 0;
+        f.pages[1].1[HDR + S_NAME] = 0;
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        f.pages[1].1[HDR + F_COMPAT..HDR + F_COMPAT + COMPAT_LEN].fill(b'm');
+        f.pages[2].1[HDR + F_COMPAT..HDR + F_COMPAT + COMPAT_LEN].fill(b'm');
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        f.pages[2].1[FLB_HDR + FLB_NAME..FLB_HDR + FLB_NAME + COMPAT_LEN].fill(b'f');
+        f.pages[3].1[FLB_HDR + FLB_NAME..FLB_HDR + FLB_NAME + COMPAT_LEN].fill(b'f');
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
     #[test]
     fn duplicates_are_rejected() {
         let mut f = valid();
-        f.pages[0].1[HDR + SESSION_SER + S_NAME] = b'a';
+        f.pages[1].1[HDR + SESSION_SER + S_NAME] = b'a';
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
         wr64(
-            &mut f.pages[1].1[HDR + FILE_SER..HDR + 2 * FILE_SER],
+            &mut f.pages[2].1[HDR + FILE_SER..HDR + 2 * FILE_SER],
             F_TOKEN,
             100,
         );
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        f.pages[2].1[FLB_HDR + FLB + FLB_NAME + 4] = b'0';
+        f.pages[3].1[FLB_HDR + FLB + FLB_NAME + 4] = b'0';
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn a_page_used_twice_is_rejected() {
+        // A file chain that is also another session's.
+        let mut f = valid();
+        session(f.pages[1].1.as_mut_slice(), 1, b"b", FILES, 2);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        // The FLB page is a session block; the root is a block.
+        assert!(rejects(valid(), &root(SESS, SESS)));
+        let mut f = valid();
+        wr64(f.pages[2].1.as_mut_slice(), HDR_NEXT, ROOT_PA);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn a_page_that_is_a_handlers_data_is_rejected() {
+        let mut f = valid();
+        file(
+            f.pages[2].1.as_mut_slice(),
+            1,
+            b"memfd-v2",
+            SESS + 0x10,
+            200,
+        );
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        write_flb(f.pages[3].1.as_mut_slice(), 1, b"flb-1", FILES, 1);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn numbers_that_would_overflow_are_rejected() {
+        let mut r = root(SESS, FLBS);
+        wr64(&mut r, ROOT_NUM, u64::MAX);
+        assert!(rejects(valid(), &r));
+        let mut f = valid();
+        write_flb(f.pages[3].1.as_mut_slice(), 1, b"flb-1", 0xbeef, u64::MAX);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        write_flb(f.pages[3].1.as_mut_slice(), 1, b"flb-1", 0xbeef, 0);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
     #[test]
     fn the_flb_page_must_be_one_page() {
         let mut f = valid();
-        wr64(f.pages[2].1.as_mut_slice(), FH_PGCNT, 2);
+        wr64(f.pages[3].1.as_mut_slice(), FH_PGCNT, 2);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 

@@ -31,6 +31,7 @@ use kernel::{
 use crate::{
     ffi,
     kho,
+    luo_fault,
     luo_file::{
         self,
         FileSet, //
@@ -90,29 +91,38 @@ impl SessionName {
     }
 }
 
-/// Which side of a live update a session is on.
+/// Which side of a live update a session is on. Fixed when the session is made: a session fd
+/// never changes kind, so an op checked against it cannot find another kind later.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// Created in this kernel; `seq` is its place in the creation order.
-    Outgoing {
+pub(crate) enum Kind {
+    /// Created in this kernel, handed over at reboot.
+    Outgoing,
+    /// Handed over by the previous kernel.
+    Incoming,
+}
+
+/// Where a session is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Outgoing, not in the tables yet (its creation has not succeeded).
+    New,
+    /// Outgoing, in the tables; `seq` is its place in the creation order.
+    Listed {
         /// Key in [`Sessions::outgoing`].
         seq: u64,
     },
-    /// Handed over by the previous kernel.
-    Incoming {
-        /// Whether a session fd exists for it.
-        retrieved: bool,
-    },
+    /// Incoming, no session fd for it yet.
+    Waiting,
+    /// Incoming, a session fd exists for it.
+    Retrieved,
     /// Closed: no longer in any table.
     Gone,
 }
 
 /// The mutable part of a session.
 pub(crate) struct SessionInner {
-    pub(crate) dir: Direction,
+    pub(crate) state: State,
     pub(crate) files: FileSet,
-    /// Set while the session is frozen for reboot (for good after a successful reboot).
-    pub(crate) frozen: bool,
 }
 
 /// A session.
@@ -120,34 +130,25 @@ pub(crate) struct SessionInner {
 pub(crate) struct Session {
     pub(crate) luo: &'static Luo,
     pub(crate) name: SessionName,
+    pub(crate) kind: Kind,
     #[pin]
     pub(crate) inner: Mutex<SessionInner>,
 }
 
 impl Session {
-    fn new(luo: &'static Luo, name: SessionName, dir: Direction) -> impl PinInit<Self> {
+    fn new(
+        luo: &'static Luo,
+        name: SessionName,
+        kind: Kind,
+        state: State,
+        files: FileSet,
+    ) -> impl PinInit<Self> {
         pin_init!(Self {
             luo,
             name,
-            inner <- new_mutex!(
-                SessionInner {
-                    dir,
-                    files: FileSet::new(),
-                    frozen: false,
-                },
-                "luo_session::inner"
-            ),
+            kind,
+            inner <- new_mutex!(SessionInner { state, files }, "luo_session::inner"),
         })
-    }
-
-    /// Creates an incoming session (used by the deserializer).
-    fn new_incoming(luo: &'static Luo, name: SessionName, files: FileSet) -> Result<Arc<Self>> {
-        let s = Arc::pin_init(
-            Self::new(luo, name, Direction::Incoming { retrieved: false }),
-            GFP_KERNEL,
-        )?;
-        s.inner.lock().files = files;
-        Ok(s)
     }
 }
 
@@ -168,8 +169,6 @@ pub(crate) struct Sessions {
     names: RBTree<SessionName, u64>,
     /// Incoming sessions that were not closed yet.
     pub(crate) incoming: RBTree<SessionName, Arc<Session>>,
-    /// Set once reboot serialized the sessions: nothing may change any more.
-    pub(crate) frozen: bool,
     /// The hand-over to the next kernel (set up at late boot).
     pub(crate) out: Option<Outgoing>,
     /// KHO pages for the session chain, allocated as sessions are created: reboot only
@@ -185,7 +184,6 @@ impl Sessions {
             n_outgoing: 0,
             names: RBTree::new(),
             incoming: RBTree::new(),
-            frozen: false,
             out: None,
             pool: KVec::new(),
         }
@@ -196,21 +194,24 @@ impl Sessions {
 // /dev/liveupdate ioctls.
 
 fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
-    crate::luo_fault::create_session();
+    luo_fault::create_session();
+    let luo: &'static Luo = luo;
     let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let name = SessionName::new(cmd.bytes(layout::CREATE_NAME, NAME_LEN))?;
-    let luo: &'static Luo = luo;
     let session = Arc::pin_init(
-        Session::new(luo, name, Direction::Outgoing { seq: 0 }),
+        Session::new(luo, name, Kind::Outgoing, State::New, FileSet::new()),
         GFP_KERNEL,
     )?;
+    // The file owns the session; closing it before the session is listed does nothing.
+    let file = ffi::session_getfile(name.as_bytes(), session.clone())?;
     let by_seq = RBTreeNodeReservation::new(GFP_KERNEL)?;
     let by_name = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    // Answer first: a session whose creation fails with EFAULT was never visible.
+    cmd.set_i32(layout::CREATE_FD, fd.reserved_fd() as i32);
+    cmd.respond()?;
     {
+        let _pass = luo.gate.enter()?;
         let mut sessions = luo.sessions.lock();
-        if sessions.frozen {
-            return Err(EBUSY);
-        }
         if sessions.names.get(&name).is_some() {
             return Err(EEXIST);
         }
@@ -222,18 +223,10 @@ fn create_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
         let seq = sessions.next_seq;
         sessions.next_seq += 1;
         sessions.n_outgoing += 1;
-        session.inner.lock().dir = Direction::Outgoing { seq };
-        sessions
-            .outgoing
-            .insert(by_seq.into_node(seq, session.clone()));
+        session.inner.lock().state = State::Listed { seq };
+        sessions.outgoing.insert(by_seq.into_node(seq, session));
         sessions.names.insert(by_name.into_node(name, seq));
     }
-    // From here on, dropping the file (on error) removes the session again.
-    let file = ffi::session_getfile(name.as_bytes(), session.clone()).inspect_err(|_| {
-        remove_outgoing(&session);
-    })?;
-    cmd.set_i32(layout::CREATE_FD, fd.reserved_fd() as i32);
-    cmd.respond()?;
     fd.fd_install(file);
     Ok(0)
 }
@@ -244,25 +237,32 @@ fn retrieve_session(luo: &&'static Luo, cmd: &mut UCmd) -> Result<isize> {
     // A name that is not a valid session name names no session.
     let name =
         SessionName::new(cmd.bytes(layout::RETRIEVE_SESSION_NAME, NAME_LEN)).map_err(|_| ENOENT)?;
-    let session = {
-        let sessions = luo.sessions.lock();
-        if sessions.frozen {
-            return Err(EBUSY);
-        }
-        sessions.incoming.get(&name).cloned().ok_or(ENOENT)?
-    };
-    let mut inner = session.inner.lock();
-    match inner.dir {
-        Direction::Incoming { retrieved: false } => {}
-        Direction::Incoming { retrieved: true } => return Err(EINVAL),
-        _ => return Err(ENOENT),
+    let session = luo
+        .sessions
+        .lock()
+        .incoming
+        .get(&name)
+        .cloned()
+        .ok_or(ENOENT)?;
+    // Already retrieved is EINVAL before EFAULT, as in C; the check that counts is the one
+    // below, under the same lock as the effect.
+    if session.inner.lock().state == State::Retrieved {
+        return Err(EINVAL);
     }
     // Answer first: if user memory faults, nothing has happened.
     cmd.set_i32(layout::RETRIEVE_SESSION_FD, fd.reserved_fd() as i32);
     cmd.respond()?;
+    let pass = luo.gate.enter()?;
+    let mut inner = session.inner.lock();
+    match inner.state {
+        State::Waiting => {}
+        State::Retrieved => return Err(EINVAL),
+        _ => return Err(ENOENT),
+    }
     let file = ffi::session_getfile(name.as_bytes(), session.clone())?;
-    inner.dir = Direction::Incoming { retrieved: true };
+    inner.state = State::Retrieved;
     drop(inner);
+    drop(pass);
     fd.fd_install(file);
     Ok(0)
 }
@@ -295,16 +295,16 @@ pub(crate) fn device_ioctl(luo: &'static Luo, cmd: u32, arg: usize) -> Result<is
 // Session fd ioctls.
 
 fn outgoing_only(s: &Arc<Session>) -> Result {
-    match s.inner.lock().dir {
-        Direction::Outgoing { .. } => Ok(()),
-        _ => Err(EINVAL),
+    match s.kind {
+        Kind::Outgoing => Ok(()),
+        Kind::Incoming => Err(EINVAL),
     }
 }
 
 fn incoming_only(s: &Arc<Session>) -> Result {
-    match s.inner.lock().dir {
-        Direction::Incoming { .. } => Ok(()),
-        _ => Err(EINVAL),
+    match s.kind {
+        Kind::Incoming => Ok(()),
+        Kind::Outgoing => Err(EINVAL),
     }
 }
 
@@ -313,11 +313,10 @@ fn preserve_fd(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
     let fd = cmd.i32_at(layout::PRESERVE_FD_FD);
     // The answer is the request itself: send it first, so EFAULT means nothing happened.
     cmd.respond()?;
+    let _pass = s.luo.gate.enter()?;
     let mut inner = s.inner.lock();
-    if inner.frozen {
-        return Err(EBUSY);
-    }
-    if !matches!(inner.dir, Direction::Outgoing { .. }) {
+    // An outgoing session with an fd is listed until the fd is closed.
+    if !matches!(inner.state, State::Listed { .. }) {
         return Err(EINVAL);
     }
     inner.files.preserve(s.luo, token, fd)?;
@@ -329,84 +328,24 @@ fn retrieve_fd(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
     let token = cmd.u64_at(layout::RETRIEVE_FD_TOKEN);
     cmd.set_i32(layout::RETRIEVE_FD_FD, fd.reserved_fd() as i32);
     cmd.respond()?;
+    let pass = s.luo.gate.enter()?;
     let file = s.inner.lock().files.retrieve(s.luo, token)?;
+    drop(pass);
     fd.fd_install(file);
     Ok(0)
 }
 
+/// `LIVEUPDATE_SESSION_FINISH`: finishes every file (all or nothing: `EBUSY` if one cannot
+/// finish yet). The session stays, empty and incoming, until its fd is closed, as in C; its
+/// name is free for an outgoing session all along.
 fn finish(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
     if cmd.u32_at(layout::FINISH_RESERVED) != 0 {
         return Err(EINVAL);
     }
     cmd.respond()?;
-    // What the reuse needs comes first: out of memory fails FINISH before it has an effect.
-    let nodes = (
-        RBTreeNodeReservation::new(GFP_KERNEL)?,
-        RBTreeNodeReservation::new(GFP_KERNEL)?,
-    );
-    let spare = {
-        let sessions = s.luo.sessions.lock();
-        luo_ser::pages_for(sessions.n_outgoing + 1, luo_ser::SESSION_SER) > sessions.pool.len()
-    };
-    let spare = if spare {
-        Some(kho::OutPage::new()?)
-    } else {
-        None
-    };
-    {
-        let mut inner = s.inner.lock();
-        if inner.frozen {
-            return Err(EBUSY);
-        }
-        inner.files.finish(s.luo)?;
-    }
-    reuse_as_outgoing(s, nodes, spare);
+    let _pass = s.luo.gate.enter()?;
+    s.inner.lock().files.finish(s.luo)?;
     Ok(0)
-}
-
-/// A finished incoming session becomes an empty outgoing session, which can be given files
-/// for the next live update, unless an outgoing session already has its name (then it stays
-/// an empty incoming session until it is closed).
-fn reuse_as_outgoing(
-    s: &Arc<Session>,
-    (by_seq, by_name): (
-        RBTreeNodeReservation<u64, Arc<Session>>,
-        RBTreeNodeReservation<SessionName, u64>,
-    ),
-    spare: Option<kho::OutPage>,
-) {
-    let mut sessions = s.luo.sessions.lock();
-    if sessions.frozen
-        || sessions.names.get(&s.name).is_some()
-        || sessions.n_outgoing >= luo_ser::MAX_SESSIONS
-    {
-        return;
-    }
-    let mut inner = s.inner.lock();
-    if inner.dir != (Direction::Incoming { retrieved: true }) || inner.files.len() != 0 {
-        return;
-    }
-    let n = sessions.n_outgoing + 1;
-    if luo_ser::pages_for(n, luo_ser::SESSION_SER) > sessions.pool.len() {
-        // The spare page, else one allocated now (the count changed since FINISH looked).
-        let page = match spare {
-            Some(p) => p,
-            None => match kho::OutPage::new() {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        if sessions.pool.push(page, GFP_KERNEL).is_err() {
-            return;
-        }
-    }
-    sessions.incoming.remove(&s.name);
-    let seq = sessions.next_seq;
-    sessions.next_seq += 1;
-    sessions.n_outgoing += 1;
-    sessions.outgoing.insert(by_seq.into_node(seq, s.clone()));
-    sessions.names.insert(by_name.into_node(s.name, seq));
-    inner.dir = Direction::Outgoing { seq };
 }
 
 fn get_name(s: &Arc<Session>, cmd: &mut UCmd) -> Result<isize> {
@@ -463,39 +402,39 @@ pub(crate) fn ioctl(session: &Arc<Session>, cmd: u32, arg: usize) -> Result<isiz
 // ---------------------------------------------------------------------------------------------
 // Closing a session fd.
 
-/// Removes an outgoing session from the tables. Returns false if reboot froze it.
-fn remove_outgoing(session: &Arc<Session>) -> bool {
-    let mut sessions = session.luo.sessions.lock();
-    if sessions.frozen {
-        return false;
-    }
-    let mut inner = session.inner.lock();
-    if let Direction::Outgoing { seq } = inner.dir {
-        sessions.outgoing.remove(&seq);
-        sessions.names.remove(&session.name);
-        sessions.n_outgoing -= 1;
-        let n = sessions.n_outgoing;
-        // Shrinking cannot fail.
-        let _ = luo_ser::fit_pool(&mut sessions.pool, n, luo_ser::SESSION_SER);
-        inner.dir = Direction::Gone;
-    }
-    true
-}
-
-/// The last reference to a session file went away.
+/// The last reference to a session file went away. Inside the reboot gate, so that reboot
+/// never sees a session half closed; once reboot serialized everything, the session stays as
+/// it was handed over.
 pub(crate) fn release(session: Arc<Session>) {
-    let dir = session.inner.lock().dir;
-    match dir {
-        Direction::Outgoing { .. } => {
-            // After a successful reboot serialization the session stays as it was, preserved.
-            if remove_outgoing(&session) {
-                crate::luo_fault::release();
-                session.inner.lock().files.unpreserve_all(session.luo);
-            }
-        }
-        Direction::Incoming { .. } => {
+    let luo = session.luo;
+    let Some(_pass) = luo.gate.enter_close() else {
+        return;
+    };
+    match session.kind {
+        Kind::Outgoing => {
+            let mut sessions = luo.sessions.lock();
             let mut inner = session.inner.lock();
-            if let Err(e) = inner.files.finish(session.luo) {
+            let State::Listed { seq } = inner.state else {
+                // Never listed: its creation failed.
+                return;
+            };
+            sessions.outgoing.remove(&seq);
+            sessions.names.remove(&session.name);
+            sessions.n_outgoing -= 1;
+            let n = sessions.n_outgoing;
+            // Shrinking cannot fail.
+            let _ = luo_ser::fit_pool(&mut sessions.pool, n, luo_ser::SESSION_SER);
+            inner.state = State::Gone;
+            drop(sessions);
+            luo_fault::release();
+            inner.files.unpreserve_all(luo);
+        }
+        Kind::Incoming => {
+            let mut inner = session.inner.lock();
+            if inner.state != State::Retrieved {
+                return;
+            }
+            if let Err(e) = inner.files.finish(luo) {
                 // Unlike the C implementation, the session is not leaked: it can be
                 // retrieved (and finished) again.
                 pr_warn!(
@@ -503,14 +442,14 @@ pub(crate) fn release(session: Arc<Session>) {
                     BStr::from_bytes(session.name.as_bytes()),
                     e
                 );
-                inner.dir = Direction::Incoming { retrieved: false };
+                inner.state = State::Waiting;
                 return;
             }
-            inner.dir = Direction::Gone;
+            inner.state = State::Gone;
             drop(inner);
-            session.luo.sessions.lock().incoming.remove(&session.name);
+            luo.sessions.lock().incoming.remove(&session.name);
+            luo.release_handover_pages();
         }
-        Direction::Gone => {}
     }
 }
 
@@ -563,35 +502,42 @@ fn unfreeze_all(done: &mut KVVec<&Arc<Session>>) {
         let mut inner = s.inner.lock();
         inner.files.unfreeze();
         inner.files.zero_pool();
-        inner.frozen = false;
     }
 }
 
-/// `liveupdate_reboot()`: freezes every outgoing session's files in preservation order and
-/// writes sessions, files and FLBs for the next kernel. All or nothing: on failure everything
-/// frozen is unfrozen, nothing is published, and the error goes back to reboot(2). On
-/// success, no session can change any more.
+/// `liveupdate_reboot()`: closes the reboot gate (waiting for ioctls and closes in flight to
+/// finish), freezes every outgoing session's files in preservation order and writes sessions,
+/// files and FLBs for the next kernel. All or nothing: on failure everything frozen is
+/// unfrozen, nothing is published, the gate opens again and the error goes back to
+/// reboot(2). On success the gate stays shut: every later ioctl gets `EBUSY`, and a session
+/// closed before the kexec stays as it was handed over.
 ///
 /// The chains are written into the pages reserved as sessions were created and files were
 /// preserved, and stay there: nothing is allocated here unless those ran short (the list of
 /// frozen sessions aside), and nothing is freed.
 pub(crate) fn serialize(luo: &Luo) -> Result {
+    let Some(closed) = luo.gate.close() else {
+        return Ok(());
+    };
+    serialize_closed(luo)?;
+    closed.serialized();
+    luo_fault::after_serialize(luo.liveupdate_num)
+}
+
+/// [`serialize`] with the gate closed: nothing else changes sessions or files meanwhile.
+fn serialize_closed(luo: &Luo) -> Result {
     let mut guard = luo.sessions.lock();
     let Sessions {
         outgoing,
         n_outgoing,
         pool,
         out,
-        frozen,
         ..
     } = &mut *guard;
-    if *frozen {
-        return Ok(());
-    }
     let Some(out) = out.as_mut() else {
         return Ok(());
     };
-    crate::luo_fault::reboot_starts();
+    luo_fault::reboot_starts();
     let mut done = KVVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
     let mut chain = Chain::with_pages(luo_ser::SESSION_SER, core::mem::take(pool));
     for s in outgoing.values() {
@@ -605,12 +551,10 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
         let res = match res {
             Ok(()) => {
                 inner.files.restore_pool(files.into_written());
-                inner.frozen = true;
                 // Cannot fail: capacity for every session was reserved above.
                 done.push(s, GFP_KERNEL).map_err(|e| {
                     inner.files.unfreeze();
                     inner.files.zero_pool();
-                    inner.frozen = false;
                     Error::from(e)
                 })
             }
@@ -646,7 +590,7 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
         luo_ser::set_flb_count(page, n_flbs);
     }
     luo_ser::set_root_sessions(out.root.bytes(), chain.head());
-    let kind = crate::luo_fault::damage_kind();
+    let kind = luo_fault::damage_kind();
     if !kind.is_empty() {
         let data = outgoing
             .values()
@@ -661,10 +605,7 @@ pub(crate) fn serialize(luo: &Luo) -> Result {
         );
     }
     *pool = chain.into_written();
-    *frozen = true;
-    drop(done);
-    drop(guard);
-    crate::luo_fault::after_serialize(luo.liveupdate_num)
+    Ok(())
 }
 
 /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
@@ -674,7 +615,7 @@ fn incoming_session(luo: &'static Luo, s: &InSession) -> Result<Option<Arc<Sessi
     for f in s.files.iter() {
         // Only a missing handler drops the session; running out of memory fails the build,
         // which the next open retries.
-        let (handler, module, flbs) = match luo_file::handler_for(luo, f.compatible.as_bytes()) {
+        let (handler, module) = match luo_file::handler_for(luo, f.compatible.as_bytes()) {
             Ok(found) => found,
             Err(e) if e == ENOENT => {
                 pr_err!(
@@ -686,9 +627,12 @@ fn incoming_session(luo: &'static Luo, s: &InSession) -> Result<Option<Arc<Sessi
             }
             Err(e) => return Err(e),
         };
-        files.push_incoming(handler, module, f.token, f.data, flbs)?;
+        files.push_incoming(handler, module, f.token, f.data)?;
     }
-    Ok(Some(Session::new_incoming(luo, s.name, files)?))
+    Ok(Some(Arc::pin_init(
+        Session::new(luo, s.name, Kind::Incoming, State::Waiting, files),
+        GFP_KERNEL,
+    )?))
 }
 
 /// Builds the incoming sessions from the hand-over at the first open of `/dev/liveupdate`

@@ -7,6 +7,7 @@
  */
 
 #include <linux/io.h>
+#include <linux/memory_hotplug.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 
@@ -33,4 +34,27 @@ __rust_helper phys_addr_t rust_helper_luo_virt_to_phys(void *va)
 __rust_helper void rust_helper_luo_folio_put(struct folio *folio)
 {
 	folio_put(folio);
+}
+
+/*
+ * Whether @phys is an order-0 page that KHO preserved for this kernel and
+ * that nobody restored yet, asked without taking it: kho_restore_folio()
+ * takes the page and WARNs if it is not preserved. This reads what
+ * kho_restore_page() reads: KHO marks a preserved page at boot with its
+ * order and the magic "KHOP" in page->private (union kho_page_info in
+ * kernel/liveupdate/kexec_handover.c), and clears it when it is restored.
+ */
+__rust_helper bool rust_helper_luo_kho_page_preserved(phys_addr_t phys)
+{
+	/* The layout of kexec_handover.c's union kho_page_info, order 0. */
+	const union {
+		unsigned long page_private;
+		struct {
+			unsigned int order;
+			unsigned int magic;
+		};
+	} preserved = { .order = 0, .magic = 0x4b484f50U /* KHO_PAGE_MAGIC */ };
+	struct page *page = pfn_to_online_page(PHYS_PFN(phys));
+
+	return page && page->private == preserved.page_private;
 }
