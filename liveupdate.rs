@@ -15,8 +15,11 @@
 //! # Lock order
 //!
 //! `Luo::incoming_built` → `Luo::sessions` → `Session::inner` → `Luo::registry` →
-//! `FlbState::{outgoing, incoming}` → `Luo::preserved`. The reboot gate's lock
-//! (`luo_gate::Gate`) and `Luo::handover_pages` are leaves: nothing is locked under them.
+//! `FlbState::{outgoing, incoming}` → `Luo::flb_states`, and `Session::inner` →
+//! `Luo::preserved`. `Luo::registry` is never held with an FLB state's lock (reboot copies
+//! the registered FLBs first), so FLB callbacks, which run under their FLB's lock, may call
+//! the FLB API for other FLBs. The reboot gate's lock (`luo_gate::Gate`),
+//! `Luo::handover_pages` and `Luo::preserved` are leaves.
 //!
 //! Every ioctl effect and every close runs inside the reboot gate (never a user-memory access
 //! there), so reboot, which closes the gate and waits, never sees an operation half done.
@@ -49,6 +52,7 @@ use kernel::{
             },
             Atomic,
         },
+        Arc,
         Mutex,
         SetOnce, //
     },
@@ -67,6 +71,7 @@ mod luo_session;
 pub(crate) use ffi::LocalModule;
 
 use luo_file::Registry;
+use luo_flb::FlbState;
 use luo_gate::Gate;
 use luo_ser::{
     HandOver,
@@ -85,6 +90,9 @@ pub(crate) struct Luo {
     /// File handlers and FLBs.
     #[pin]
     pub(crate) registry: Mutex<Registry>,
+    /// Every FLB state ever created, registered or only asked for its incoming object.
+    #[pin]
+    pub(crate) flb_states: Mutex<KVec<Arc<FlbState>>>,
     /// Ids of the objects behind preserved (and retrieved, not yet finished) files.
     #[pin]
     pub(crate) preserved: Mutex<RBTree<usize, ()>>,
@@ -118,6 +126,7 @@ impl Luo {
         pin_init!(Self {
             sessions <- new_mutex!(Sessions::new(), "luo::sessions"),
             registry <- new_mutex!(Registry::new(), "luo::registry"),
+            flb_states <- new_mutex!(KVec::new(), "luo::flb_states"),
             preserved <- new_mutex!(RBTree::new(), "luo::preserved"),
             device_open: Atomic::new(false),
             handover,
@@ -142,15 +151,18 @@ impl Luo {
         }
     }
 
-    /// The data and count the previous kernel recorded for the FLB `compatible`.
-    pub(crate) fn incoming_flb(&self, compatible: &[u8]) -> Result<(u64, u64)> {
+    /// The data and count the previous kernel recorded for the FLB `compatible`, once per boot:
+    /// an FLB whose module was unloaded and loaded again gets `ENODATA` (its object was
+    /// retrieved already).
+    pub(crate) fn take_incoming_flb(&self, compatible: &[u8]) -> Result<(u64, u64)> {
         let handover = self.handover.as_ref().ok_or(ENODATA)?;
-        handover
+        let f = handover
             .flbs
             .iter()
             .find(|f| f.name.as_bytes() == compatible)
-            .map(|f| (f.data, f.count))
-            .ok_or(ENOENT)
+            .ok_or(ENOENT)?;
+        f.taken.cmpxchg(false, true, Full).map_err(|_| ENODATA)?;
+        Ok((f.data, f.count))
     }
 
     /// Builds the incoming sessions on first use. A failure (out of memory) is returned

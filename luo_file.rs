@@ -60,8 +60,6 @@ pub(crate) struct Registry {
     pub(crate) handlers: KVec<HandlerEntry>,
     /// Registered FLBs, in registration order.
     pub(crate) flbs: KVec<FlbEntry>,
-    /// Every FLB state ever created, registered or only asked for its incoming object.
-    pub(crate) known: KVec<Arc<FlbState>>,
 }
 
 impl Registry {
@@ -69,7 +67,6 @@ impl Registry {
         Self {
             handlers: KVec::new(),
             flbs: KVec::new(),
-            known: KVec::new(),
         }
     }
 
@@ -228,7 +225,7 @@ impl FileSet {
         let preserved = (|| {
             let file = ffi::fget(fd)?;
             let (handler, module) = find_handler(luo, &file)?;
-            let flbs = luo_flb::linked(luo, &handler)?;
+            let flbs = luo_flb::linked(luo, &handler, false)?;
             let id = handler.id(&file);
             claim_id(luo, id, id_node)?;
             let id_guard = ScopeGuard::new(|| forget_id(luo, id));

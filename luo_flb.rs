@@ -30,6 +30,7 @@ use crate::{
         FlbEntry,
         Registry, //
     },
+    luo_ser::COMPAT_LEN,
     Luo,
 };
 
@@ -55,10 +56,16 @@ struct Incoming {
     module: Option<ModuleRef>,
 }
 
-/// The state of one registered FLB.
+/// The state of one FLB.
+///
+/// FLB states are never dropped (the C structs they describe are static): a state whose FLB
+/// went away with its module stays, is never dereferenced again (its FLB is then in no
+/// handler's list, and an object of it would have pinned the module), and is told apart from
+/// a new FLB at the same address by its compatible string, copied at creation.
 #[pin_data]
 pub(crate) struct FlbState {
     pub(crate) flb: Flb,
+    compat: [u8; COMPAT_LEN],
     #[pin]
     outgoing: Mutex<Outgoing>,
     #[pin]
@@ -67,8 +74,13 @@ pub(crate) struct FlbState {
 
 impl FlbState {
     fn new(flb: Flb) -> impl PinInit<Self> {
+        let mut compat = [0u8; COMPAT_LEN];
+        let name = flb.compatible();
+        let n = name.len().min(COMPAT_LEN - 1);
+        compat[..n].copy_from_slice(&name[..n]);
         pin_init!(Self {
             flb,
+            compat,
             outgoing <- new_mutex!(
                 Outgoing {
                     count: 0,
@@ -129,11 +141,24 @@ impl FlbState {
         }
     }
 
-    /// Whether nothing of this FLB is alive: no outgoing object, no incoming object held.
-    fn idle(&self) -> bool {
-        let idle_out = self.outgoing.lock().count == 0;
-        let i = self.incoming.lock();
-        idle_out && (i.status <= 0 || i.finished)
+    /// The FLB's compatible string, as copied when the state was made.
+    pub(crate) fn name(&self) -> &[u8] {
+        let n = self
+            .compat
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(COMPAT_LEN);
+        &self.compat[..n]
+    }
+
+    /// Whether this state describes `flb`: same address, same compatible string (read from
+    /// `flb`, which is live; never from the state's own, possibly stale, pointer).
+    fn describes(&self, flb: &Flb) -> bool {
+        let name = flb.compatible();
+        self.flb.addr() == flb.addr()
+            && name.len() < COMPAT_LEN
+            && self.compat[..name.len()] == *name
+            && self.compat[name.len()] == 0
     }
 
     /// Retrieves the incoming object on first use; the caller holds the lock.
@@ -147,7 +172,7 @@ impl FlbState {
         if i.status > 0 {
             return Ok(());
         }
-        let (data, count) = luo.incoming_flb(self.flb.compatible())?;
+        let (data, count) = luo.take_incoming_flb(self.flb.compatible())?;
         i.data = data;
         i.count = count;
         let module = self.flb.module_get()?;
@@ -232,7 +257,7 @@ pub(crate) fn register(luo: &Luo, fh: usize, flb: Flb) -> Result {
                 return Err(EEXIST);
             }
             // An FLB asked for its incoming object before registration keeps its state.
-            let state = known_state(&mut reg, flb)?;
+            let state = known_state(luo, flb)?;
             reg.flbs.push(
                 FlbEntry {
                     state: state.clone(),
@@ -249,22 +274,13 @@ pub(crate) fn register(luo: &Luo, fh: usize, flb: Flb) -> Result {
 }
 
 /// Drops one handler's link to an FLB; the FLB leaves the global list with its last user.
-/// Its state is forgotten too unless an object of it is alive: the FLB's memory may go away
-/// with its module, and another FLB may later be registered at the same address.
 pub(crate) fn unlink(reg: &mut Registry, state: &Arc<FlbState>) {
-    let Some(i) = reg
-        .flbs
-        .iter()
-        .position(|e| e.state.flb.addr() == state.flb.addr())
-    else {
+    let Some(i) = reg.flbs.iter().position(|e| Arc::ptr_eq(&e.state, state)) else {
         return;
     };
     reg.flbs[i].users -= 1;
     if reg.flbs[i].users == 0 {
         let _ = reg.flbs.remove(i);
-        if state.idle() {
-            reg.known.retain(|s| s.flb.addr() != state.flb.addr());
-        }
     }
 }
 
@@ -291,24 +307,25 @@ pub(crate) fn unregister(luo: &Luo, fh: usize, flb: usize) {
     }
 }
 
-/// The state of `flb`, created on first use. FLB states live as long as the kernel, like
-/// the C structs they describe.
-fn known_state(reg: &mut Registry, flb: Flb) -> Result<Arc<FlbState>> {
-    if let Some(s) = reg.known.iter().find(|s| s.flb.addr() == flb.addr()) {
+/// The state of `flb` (a live FLB), created on first use.
+fn known_state(luo: &Luo, flb: Flb) -> Result<Arc<FlbState>> {
+    let mut states = luo.flb_states.lock();
+    if let Some(s) = states.iter().rev().find(|s| s.describes(&flb)) {
         return Ok(s.clone());
     }
-    reg.known.reserve(1, GFP_KERNEL)?;
+    states.reserve(1, GFP_KERNEL)?;
     let state = Arc::pin_init(FlbState::new(flb), GFP_KERNEL)?;
-    reg.known.push(state.clone(), GFP_KERNEL)?;
+    states.push(state.clone(), GFP_KERNEL)?;
     Ok(state)
 }
 
-/// The state of the FLB at `addr`, registered or not, if it was ever seen.
+/// The newest state of an FLB at `addr`, registered or not, if one was ever seen (the C API's
+/// put and get functions may be passed any pointer: it is only compared).
 fn find(luo: &Luo, addr: usize) -> Option<Arc<FlbState>> {
-    luo.registry
+    luo.flb_states
         .lock()
-        .known
         .iter()
+        .rev()
         .find(|s| s.flb.addr() == addr)
         .cloned()
 }
@@ -334,7 +351,7 @@ pub(crate) fn put_outgoing(luo: &Luo, addr: usize) {
 /// `liveupdate_flb_get_incoming()`: also for an FLB that is not registered (yet), as in C
 /// (`lib/tests/liveupdate.c` asks before it registers, to retrieve early).
 pub(crate) fn get_incoming(luo: &Luo, flb: Flb) -> Result<usize> {
-    let state = known_state(&mut luo.registry.lock(), flb)?;
+    let state = known_state(luo, flb)?;
     let mut i = state.incoming.lock();
     state.retrieve_locked(luo, &mut i)?;
     // The count started from the previous kernel's record: checked.
@@ -352,9 +369,10 @@ pub(crate) fn put_incoming(luo: &Luo, addr: usize) {
 /// FLBs, each with a reference on its module: valid with no lock held.
 pub(crate) type Pinned = KVec<(Arc<FlbState>, ModuleRef)>;
 
-/// The FLBs linked to a registered handler. `ENOENT` if the handler is not registered,
-/// `ENODEV` if an FLB's module is going away.
-pub(crate) fn linked(luo: &Luo, handler: &Handler) -> Result<Pinned> {
+/// The FLBs linked to a registered handler. `ENOENT` if the handler is not registered; an FLB
+/// whose module is going away fails the whole call with `ENODEV`, or with `skip_going` is
+/// left out.
+pub(crate) fn linked(luo: &Luo, handler: &Handler, skip_going: bool) -> Result<Pinned> {
     let reg = luo.registry.lock();
     let entry = reg
         .handlers
@@ -363,8 +381,11 @@ pub(crate) fn linked(luo: &Luo, handler: &Handler) -> Result<Pinned> {
         .ok_or(ENOENT)?;
     let mut v = KVec::with_capacity(entry.flbs.len(), GFP_KERNEL)?;
     for s in entry.flbs.iter() {
-        let module = s.flb.module_get()?;
-        v.push((s.clone(), module), GFP_KERNEL)?;
+        match s.flb.module_get() {
+            Ok(module) => v.push((s.clone(), module), GFP_KERNEL)?,
+            Err(_) if skip_going => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(v)
 }
@@ -409,9 +430,9 @@ impl FinishFlbs {
         if self.0.iter().any(|(h, _)| *h == handler.addr()) {
             return Ok(());
         }
-        let flbs = match linked(luo, handler) {
+        let flbs = match linked(luo, handler, true) {
             Ok(flbs) => flbs,
-            Err(e) if e == ENOENT || e == ENODEV => KVec::new(),
+            Err(e) if e == ENOENT => KVec::new(),
             Err(e) => return Err(e),
         };
         self.0.push((handler.addr(), flbs), GFP_KERNEL)?;

@@ -24,7 +24,12 @@ use core::mem::{
     size_of, //
 };
 
-use kernel::{bindings, page::PAGE_SIZE, prelude::*};
+use kernel::{
+    bindings,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::atomic::Atomic, //
+};
 
 use crate::luo_session::{
     terminated_len,
@@ -148,6 +153,8 @@ pub(crate) struct InFlb {
     pub(crate) name: Compat,
     pub(crate) data: u64,
     pub(crate) count: u64,
+    /// Its object was retrieved (or its retrieve was tried) in this boot.
+    pub(crate) taken: Atomic<bool>,
 }
 
 /// A validated hand-over.
@@ -197,10 +204,20 @@ fn walk<S: PageSource>(
     let mut pa = head;
     let mut blocks = 0;
     let mut total = 0u64;
+    // Brent's cycle detection: a chain that loops is caught within twice its length, with
+    // no memory.
+    let (mut mark, mut power, mut lap) = (0u64, 1usize, 0usize);
     while pa != 0 {
         blocks += 1;
         if blocks > MAX_BLOCKS {
             return bad("a block chain is longer than 10000 blocks");
+        }
+        if pa == mark {
+            return bad("a block chain loops");
+        }
+        lap += 1;
+        if lap == power {
+            (mark, power, lap) = (pa, power * 2, 0);
         }
         if pa % PAGE_SIZE as u64 != 0 {
             return bad("a block address is not page-aligned");
@@ -292,7 +309,9 @@ pub(crate) fn parse<S: PageSource>(
     let mut sessions = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
     let mut tokens: KVVec<u64> = KVVec::new();
     for (name, files_pa, count) in heads.iter() {
-        let mut files = KVVec::with_capacity(*count as usize, GFP_KERNEL).map_err(oom)?;
+        // The count is checked against the chain as it is read: not trusted for memory.
+        let mut files = KVVec::with_capacity((*count as usize).min(capacity(FILE_SER)), GFP_KERNEL)
+            .map_err(oom)?;
         let n = walk(src, &mut pages, *files_pa, FILE_SER, |e| {
             let Ok(compatible) = Compat::parse(&e[F_COMPAT..F_COMPAT + COMPAT_LEN]) else {
                 return bad("a file's handler name is empty or not terminated");
@@ -367,6 +386,7 @@ pub(crate) fn parse<S: PageSource>(
                     name,
                     data: rd64(e, FLB_DATA),
                     count,
+                    taken: Atomic::new(false),
                 },
                 GFP_KERNEL,
             )

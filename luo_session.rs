@@ -538,6 +538,16 @@ fn serialize_closed(luo: &Luo) -> Result {
         return Ok(());
     };
     luo_fault::reboot_starts();
+    // The registered FLBs, copied: their records are written at the end, without the registry
+    // lock (FLB locks are never taken under it).
+    let flbs = {
+        let reg = luo.registry.lock();
+        let mut v = KVec::with_capacity(reg.flbs.len(), GFP_KERNEL)?;
+        for e in reg.flbs.iter() {
+            v.push(e.state.clone(), GFP_KERNEL)?;
+        }
+        v
+    };
     let mut done = KVVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
     let mut chain = Chain::with_pages(luo_ser::SESSION_SER, core::mem::take(pool));
     for s in outgoing.values() {
@@ -578,17 +588,14 @@ fn serialize_closed(luo: &Luo) -> Result {
 
     // Nothing can fail from here on.
     let mut n_flbs = 0;
-    {
-        let reg = luo.registry.lock();
-        let page = out.flbs.bytes();
-        for e in reg.flbs.iter() {
-            if let Some((data, count)) = e.state.outgoing_record() {
-                luo_ser::write_flb(page, n_flbs, e.state.flb.compatible(), data, count);
-                n_flbs += 1;
-            }
+    let page = out.flbs.bytes();
+    for state in flbs.iter() {
+        if let Some((data, count)) = state.outgoing_record() {
+            luo_ser::write_flb(page, n_flbs, state.name(), data, count);
+            n_flbs += 1;
         }
-        luo_ser::set_flb_count(page, n_flbs);
     }
+    luo_ser::set_flb_count(page, n_flbs);
     luo_ser::set_root_sessions(out.root.bytes(), chain.head());
     let kind = luo_fault::damage_kind();
     if !kind.is_empty() {

@@ -41,7 +41,7 @@ sel="$src/tools/testing/selftests/liveupdate"
 XFAIL="$LUO_TESTS/xfail.txt"
 RUN_DIR="$LUO_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$$"
 BIN="$RUN_DIR/bin"
-mkdir -p "$BIN"
+mkdir -p "$BIN" "$RUN_DIR/jobs"
 # Keep the logs of the last ten runs.
 ls -1d "$LUO_CACHE"/runs/*/ 2>/dev/null | sort | head -n -10 | xargs -r rm -rf
 
@@ -99,8 +99,58 @@ done
 
 # ------------------------------------------------------------------ results --
 declare -a R_NAME R_STATUS R_MSG
+declare -A LOGDIR
+# Inside a job (RESULTS names its file) results and log directories go to
+# that file; the main shell reads them back in job order (collect_jobs).
+RESULTS=
 record() { # name pass|fail|skip message
+	if [ -n "$RESULTS" ]; then
+		printf 'R\t%s\t%s\t%s\n' "$1" "$2" "$(printf '%s' "${3:-}" | base64 -w0)" >>"$RESULTS"
+		return
+	fi
 	R_NAME+=("$1"); R_STATUS+=("$2"); R_MSG+=("${3:-}")
+}
+logdir() { # key dir
+	if [ -n "$RESULTS" ]; then
+		printf 'L\t%s\t%s\n' "$1" "$2" >>"$RESULTS"
+		return
+	fi
+	LOGDIR[$1]=$2
+}
+
+# Tests run as jobs, PARALLEL at once (VMs of their own; default: one per CPU),
+# each in a subshell that kills its VM if it is interrupted.
+PARALLEL=${PARALLEL:-$(nproc)}
+JOB_N=0
+job() { # function args...
+	local f
+	JOB_N=$((JOB_N + 1))
+	f=$(printf '%s/jobs/%05d' "$RUN_DIR" "$JOB_N")
+	if [ "$PARALLEL" -le 1 ]; then
+		"$@"
+		return
+	fi
+	while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do
+		wait -n || true
+	done
+	: >"$f"
+	( RESULTS=$f
+	  trap cleanup EXIT
+	  trap 'cleanup; exit 130' INT TERM
+	  "$@" ) &
+}
+collect_jobs() {
+	local f kind a b c
+	wait
+	for f in "$RUN_DIR"/jobs/*; do
+		[ -e "$f" ] || continue
+		while IFS=$'\t' read -r kind a b c; do
+			case "$kind" in
+			R) R_NAME+=("$a"); R_STATUS+=("$b"); R_MSG+=("$(base64 -d <<<"$c")") ;;
+			L) LOGDIR[$a]=$b ;;
+			esac
+		done <"$f"
+	done
 }
 
 # Prints diagnostics of a failed boot.
@@ -113,10 +163,11 @@ show_logs() { # dir
 }
 
 # Debug kernels (lockdep, kmemleak) are several times slower under TCG.
-timeout_for() { # impl
+timeout_for() { # impl (VMs running side by side share the CPUs)
+	local t=$((BOOT_TIMEOUT * (PARALLEL > 1 ? PARALLEL : 1)))
 	case "$1" in
-	*-debug) echo $((BOOT_TIMEOUT * 4)) ;;
-	*) echo "$BOOT_TIMEOUT" ;;
+	*-debug) echo $((t * 4)) ;;
+	*) echo "$t" ;;
 	esac
 }
 
@@ -220,7 +271,7 @@ run_single() { # impl program source
 				grep -E '^# ' | grep -vE '^# +(RUN|OK) ' | head -n 4)"
 		fi
 	done
-	LOGDIR[$impl/$prog]=$d
+	logdir "$impl/$prog" "$d"
 	[ "$prog" = liveupdate ] && [[ "$impl" == rust* ]] && report_kunit "$impl" "$d" "$problem"
 	[ "$failed" = 0 ] && [ "$KEEP" = 0 ] && rm -rf "$d"
 }
@@ -232,7 +283,7 @@ report_kunit() { # impl dir boot-problem
 	wanted "$impl/kunit." || return 0
 	while read -r name st; do
 		n=$((n + 1))
-		LOGDIR[$impl/kunit.${name%.*}]=$d
+		logdir "$impl/kunit.${name%.*}" "$d"
 		if [ -n "$problem" ]; then
 			record "$impl/kunit.$name" fail "$problem"
 		elif [ "$st" = ok ]; then
@@ -312,8 +363,9 @@ run_kexec() { # name test kernelA kernelB [variant]
 	done
 	extra="$(harness_cmdline "$t" "$v")"
 	[ "$stages" = 2 ] || extra="$extra luo_stages=$stages"
+	# A boot that goes quiet for one stage's time is stuck.
 	boot "$d" "$ka" "$d/initrd1" "luo_harness=kexec $extra $(cmdline_for "$impl")" \
-		"$(( $(timeout_for "$impl") * (stages - 1) ))"
+		"$(( $(timeout_for "$impl") * (stages - 1) ))" "$(timeout_for "$impl")"
 	rc=$?
 	rm -f "$d"/initrd[2-9]*
 	problem=$(boot_problem "$d" "$rc" "$t")
@@ -334,7 +386,7 @@ run_kexec() { # name test kernelA kernelB [variant]
 			problem=$(flb_problem "$d/kernel.log")
 		fi
 	fi
-	LOGDIR[$name]=$d
+	logdir "$name" "$d"
 	if [ -n "$problem" ]; then
 		record "$name" fail "$problem"
 	else
@@ -416,33 +468,44 @@ check_lint() {
 		if [ -z "$out" ]; then record lint/checkpatch pass; else record lint/checkpatch fail "$out"; fi
 	fi
 	if wanted lint/clippy && [ -n "${KDIR[rust]:-}" ]; then
-		f=$(clippy_problem rust)
+		clippy_run rust
+		f=${CLIPPY_DONE[rust]}
 		if [ -n "$f" ]; then record lint/clippy fail "$f"; else record lint/clippy pass; fi
 	fi
 }
 
 . "$LUO_HARNESS/run_versions.sh"
 
-declare -A LOGDIR
+# Interrupted: the jobs' VMs go with them.
+trap 'kill $(jobs -p) 2>/dev/null; wait; echo "# interrupted" >&2; exit 130' INT TERM
 check_uapi
 check_lint
 bz() { echo "${KDIR[$1]}/arch/x86/boot/bzImage"; }
+prepare_versions
+# Test modules, built once per kernel before jobs use them.
 for impl in "${impls[@]}"; do
-	run_single "$impl" liveupdate "$sel/liveupdate.c"
+	for t in $OWN_KEXEC; do
+		for m in $(printf '%s\n' "${!HF[@]}" | grep "^$t|module" | cut -d'|' -f2); do
+			harness_allows "$t" "$impl" && module_for "$impl" "${HF[$t|$m]}" >/dev/null || true
+		done
+	done
+done
+for impl in "${impls[@]}"; do
+	job run_single "$impl" liveupdate "$sel/liveupdate.c"
 	for t in $OWN_SINGLE; do
 		harness_allows "$t" "$impl" || continue
-		run_single "$impl" "$t" "$LUO_TESTS/tests/single/$t.c"
+		job run_single "$impl" "$t" "$LUO_TESTS/tests/single/$t.c"
 	done
 	for t in $KEXEC_TESTS $OWN_KEXEC; do
 		variants=$(hf "$t" variants | tr , ' ')
 		if [ -z "$variants" ]; then
 			harness_allows "$t" "$impl" &&
-				run_kexec "$impl/$t" "$t" "$(bz "$impl")" "$(bz "$impl")"
+				job run_kexec "$impl/$t" "$t" "$(bz "$impl")" "$(bz "$impl")"
 			continue
 		fi
 		for v in $variants; do
 			harness_allows "$t" "$impl" "$v" &&
-				run_kexec "$impl/$t.$v" "$t" "$(bz "$impl")" "$(bz "$impl")" "$v"
+				job run_kexec "$impl/$t.$v" "$t" "$(bz "$impl")" "$(bz "$impl")" "$v"
 		done
 	done
 done
@@ -453,13 +516,14 @@ if [ -n "${KDIR[c]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then
 			[ "$v" != - ] || v=
 			n=$t${v:+.$v}
 			harness_allows "$t" c-to-rust "$v" &&
-				run_kexec "c-to-rust/$n" "$t" "$(bz c)" "$(bz rust)" "$v"
+				job run_kexec "c-to-rust/$n" "$t" "$(bz c)" "$(bz rust)" "$v"
 			harness_allows "$t" rust-to-c "$v" &&
-				run_kexec "rust-to-c/$n" "$t" "$(bz rust)" "$(bz c)" "$v"
+				job run_kexec "rust-to-c/$n" "$t" "$(bz rust)" "$(bz c)" "$v"
 		done
 	done
 fi
 run_versions
+collect_jobs
 
 # ------------------------------------------------------------------ report --
 declare -A XF

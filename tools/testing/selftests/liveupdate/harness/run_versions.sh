@@ -14,8 +14,9 @@
 
 declare -A CLIPPY_DONE
 # CLIPPY=1 rebuild of our crate in a variant's build directory, with that
-# variant's toolchain. Prints the first problem, nothing when clean.
-clippy_problem() { # variant
+# variant's toolchain, once; its first problem (empty when clean) is then
+# CLIPPY_DONE[variant]. Run in the main shell (the cache lives there).
+clippy_run() { # variant
 	local v=$1 log="$RUN_DIR/clippy-$1.log" f tree
 	if [ -z "${CLIPPY_DONE[$v]+x}" ]; then
 		tree=$(luo_variant_src "$v")
@@ -33,7 +34,6 @@ clippy_problem() { # variant
 			CLIPPY_DONE[$v]=
 		fi
 	fi
-	printf '%s' "${CLIPPY_DONE[$v]}"
 }
 
 check_toolchain() { # variant
@@ -53,7 +53,8 @@ check_toolchain() { # variant
 		record "$name" fail "${KDIR[$v]} was not built by rustc $want: $(grep RUSTC_VERSION_TEXT "${KDIR[$v]}/.config")"
 		return
 	fi
-	why=$(clippy_problem "$v")
+	[ -n "${CLIPPY_DONE[$v]+x}" ] || clippy_run "$v"
+	why=${CLIPPY_DONE[$v]}
 	if [ -n "$why" ]; then
 		record "$name" fail "clippy/rustc $want: $why"
 		return
@@ -71,18 +72,28 @@ check_patches() {
 	esac
 }
 
+# The clippy rebuilds of the toolchain tests (make, not VMs): before the jobs.
+prepare_versions() {
+	local v
+	for v in rust rust-minrustc; do
+		[ -n "${KDIR[$v]:-}" ] && [ -e "${KDIR[$v]}/.config" ] && clippy_run "$v"
+	done
+	return 0
+}
+
 # Runs every test of this file whose kernels are in KDIR.
 run_versions() {
 	local t
 	if [ -n "${KDIR[rust-minrustc]:-}" ]; then
 		check_patches
-		check_toolchain rust-minrustc
+		job check_toolchain rust-minrustc
 	fi
-	[ -n "${KDIR[rust]:-}" ] && check_toolchain rust
+	[ -n "${KDIR[rust]:-}" ] && job check_toolchain rust
 	if [ -n "${KDIR[c-7.2]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then
 		for t in $KEXEC_TESTS; do
-			run_kexec "c-7.2-to-rust/$t" "$t" "$(bz c-7.2)" "$(bz rust)"
-			run_kexec "rust-to-c-7.2/$t" "$t" "$(bz rust)" "$(bz c-7.2)"
+			job run_kexec "c-7.2-to-rust/$t" "$t" "$(bz c-7.2)" "$(bz rust)"
+			job run_kexec "rust-to-c-7.2/$t" "$t" "$(bz rust)" "$(bz c-7.2)"
 		done
 	fi
+	return 0
 }

@@ -32,10 +32,11 @@ mkcpio() {
 	"$CPIO" "$out.list" >"$out" || die "gen_init_cpio failed for $out"
 }
 
-# boot DIR KERNEL INITRD CMDLINE TIMEOUT: runs one VM to completion.
-# Returns 0 when QEMU exited by itself, 124 on timeout.
+# boot DIR KERNEL INITRD CMDLINE TIMEOUT [IDLE]: runs one VM to completion.
+# Returns 0 when QEMU exited by itself, 124 on timeout: TIMEOUT seconds in
+# all, or IDLE seconds (default TIMEOUT) in which neither serial log grew.
 boot() {
-	local d=$1 kernel=$2 initrd=$3 extra=$4 tmo=$5 rc
+	local d=$1 kernel=$2 initrd=$3 extra=$4 tmo=$5 idle=${6:-$5} rc size last=-1 quiet=0
 	qemu-system-x86_64 -accel tcg -m "$VM_MEM" -smp 2 -no-reboot \
 		-nographic -nodefaults -display none \
 		-serial file:"$d/kernel.log" -serial file:"$d/output.log" \
@@ -45,7 +46,16 @@ boot() {
 	QEMU_PID=$!
 	local waited=0
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
-		if [ "$waited" -ge "$((tmo * 10))" ]; then
+		if [ $((waited % 10)) = 0 ]; then
+			size=$(cat "$d/kernel.log" "$d/output.log" 2>/dev/null | wc -c)
+			if [ "$size" = "$last" ]; then
+				quiet=$((quiet + 1))
+			else
+				quiet=0
+				last=$size
+			fi
+		fi
+		if [ "$waited" -ge "$((tmo * 10))" ] || [ "$quiet" -ge "$idle" ]; then
 			kill -KILL "$QEMU_PID" 2>/dev/null
 			wait "$QEMU_PID" 2>/dev/null
 			QEMU_PID=
