@@ -4,6 +4,7 @@
  *
  * HARNESS: impls=rust variants=compat,count,chain,name,flbcount,bootnum,flbcount_max,shared_block,foreign_page
  * HARNESS: cmdline="luo_rs_damage=%v panic_on_warn=1" log="invalid hand-over" flb=no
+ * HARNESS: log.foreign_page="is also a file's or an FLB's data"
  *
  * Stage 1 preserves a memfd in session "damaged"; the kernel, built with
  * CONFIG_LIVEUPDATE_RUST_FAULT_INJECT and booted with luo_rs_damage=<field>,
@@ -41,13 +42,36 @@ static int create(int dev, const char *name)
 	return c.fd;
 }
 
+/* Whether the kernel command line has `param`. */
+static int cmdline_has(const char *param)
+{
+	char buf[2048] = "";
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (f && !fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	if (f)
+		fclose(f);
+	return strstr(buf, param) != NULL;
+}
+
 static void preserve(int s)
 {
 	struct liveupdate_session_preserve_fd p = { .size = sizeof(p), .token = 1 };
 	int fd = memfd_create("damage", 0);
 
-	if (fd < 0 || write(fd, "data", 5) != 5)
+	/*
+	 * foreign_page links a session block to the memfd's own preserved page
+	 * (its memfd_luo_ser): empty and at position 0, that page reads as a
+	 * valid empty block, so a reader that takes pages while it checks them
+	 * takes memfd's page too.
+	 */
+	if (cmdline_has("luo_rs_damage=foreign_page")) {
+		if (fd < 0)
+			fail("memfd");
+	} else if (fd < 0 || write(fd, "data", 5) != 5) {
 		fail("memfd");
+	}
 	p.fd = fd;
 	if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &p))
 		fail("PRESERVE_FD");
