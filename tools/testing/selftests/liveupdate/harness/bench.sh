@@ -65,9 +65,9 @@ one() { # run impl scenario
 	kexec:*)
 		extra="luo_harness=kexec luo_bench=$sc"
 		[ "$sc" = kexec:2000:1 ] && extra="$extra luo_bench_close=1000"
-		mkcpio "$d/inner" "/init:$BIN/init" "/test_binary:$BIN/luo_bench"
+		printf '%s\n' /init /test_binary /kernel /initrd.list >"$d/initrd.list"
 		mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/luo_bench" \
-			"/kernel:$kern" "/initrd.img:$d/inner"
+			"/kernel:$kern" "/initrd.list:$d/initrd.list"
 		;;
 	scale:*)
 		extra="luo_harness=single luo_bench=$sc"

@@ -24,7 +24,7 @@ sel="$(luo_src_dir)/tools/testing/selftests/liveupdate"
 [ -d "$sel" ] || die "no kernel source; run: $LUO_TESTS/lu setup"
 INTEGRATED=0
 
-VARIANTS="c, rust, c-debug, rust-debug, c-bench, rust-bench, c-7.2, rust-minrustc"
+VARIANTS="c, rust, c-debug, rust-debug, c-bench, rust-bench, c-7.2, rust-minrustc, rust-kcsan"
 
 build_one() {
 	local variant=$1 impl=${1%%-*} bdir frag log src
@@ -34,7 +34,7 @@ build_one() {
 	*) die "unknown variant '$1' ($VARIANTS)" ;;
 	esac
 	case "$variant" in
-	c|rust|*-debug|*-bench|c-7.2|rust-minrustc) ;;
+	c|rust|*-debug|*-bench|c-7.2|rust-minrustc|rust-kcsan) ;;
 	*) die "unknown variant '$1' ($VARIANTS)" ;;
 	esac
 	src=$(luo_variant_src "$variant")
@@ -64,7 +64,10 @@ build_one() {
 			[ "$impl" = RUST ] && cat "$LUO_HARNESS/config.rust"
 			;;
 		esac
-		case "$variant" in *-debug) cat "$LUO_HARNESS/config.debug" ;; esac
+		case "$variant" in
+		*-debug) cat "$LUO_HARNESS/config.debug" ;;
+		*-kcsan) cat "$LUO_HARNESS/config.kcsan" ;;
+		esac
 	} >"$frag"
 	log="$bdir/build.log"
 	if ! cmp -s "$frag" "$bdir/luo.config" || [ ! -e "$bdir/.config" ]; then

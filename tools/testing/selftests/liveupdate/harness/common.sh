@@ -154,8 +154,9 @@ luo_sync_sources() { # dst [rsync options...]
 luo_make() {
 	local src=$1 bdir=$2 llvm=()
 	shift 2
-	# Debug variants are built with clang: KASAN and Rust need CC_IS_CLANG.
-	case "$bdir" in *-debug) llvm=(LLVM="$LUO_LLVM_SUFFIX") ;; esac
+	# Debug variants are built with clang: KASAN and Rust need CC_IS_CLANG
+	# (the KCSAN variant too, like the debug ones).
+	case "$bdir" in *-debug|*-kcsan) llvm=(LLVM="$LUO_LLVM_SUFFIX") ;; esac
 	make -C "$src" O="$bdir" ARCH=x86_64 -j"$JOBS" "${llvm[@]}" \
 		RUSTC="$LUO_RUSTC" BINDGEN="$LUO_BINDGEN" \
 		RUSTFMT="$LUO_RUSTFMT" CLIPPY_DRIVER="$LUO_CLIPPY_DRIVER" \
@@ -171,7 +172,7 @@ luo_tool_versions() { # variant
 	echo "bindgen: $("$LUO_BINDGEN" --version 2>&1 | head -n 1) ($LUO_BINDGEN)"
 	echo "libclang: $(dpkg-query -W -f '${Version}' libclang1-19 2>/dev/null) ($LUO_LIBCLANG_PATH)"
 	case "$1" in
-	*-debug) cc="clang$LUO_LLVM_SUFFIX" ;;
+	*-debug|*-kcsan) cc="clang$LUO_LLVM_SUFFIX" ;;
 	*) cc=gcc ;;
 	esac
 	echo "cc: $("$cc" --version 2>&1 | head -n 1) ($(command -v "$cc"))"

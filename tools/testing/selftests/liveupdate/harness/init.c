@@ -10,13 +10,14 @@
  *   luo_harness=single   run /test_binary with the arguments in /test_args,
  *                        report its exit status, power off.
  *   luo_harness=kexec    stage K (luo_stage=K, none for 1) of N (luo_stages=N,
- *                        default 2): unless K is the last stage,
- *                        kexec_file_load(/kernel, /initrd.img) with this
- *                        command line and luo_stage=K+1, run
+ *                        default 2): unless K is the last stage, write this
+ *                        initramfs again (the files of /initrd.list) to
+ *                        /tmp/next.img, kexec_file_load(/kernel, /tmp/next.img)
+ *                        with this command line and luo_stage=K+1, run
  *                        "/test_binary -s K", then reboot(KEXEC) (the flow of
  *                        upstream's tools/testing/selftests/liveupdate/init.c).
  *                        The last stage runs "/test_binary -s N", reports and
- *                        powers off.
+ *                        powers off. Every stage's initramfs is the same size.
  *   luo_kexec_retry=1    if reboot(KEXEC) fails, report the error, run
  *                        "/test_binary -s K -r" and try reboot(KEXEC) again.
  */
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,7 +146,86 @@ static int param_int(const char *name, int def)
 	return def;
 }
 
-static int load_next_kernel(int next_stage)
+/* Appends one newc cpio record; data (len bytes) may be NULL for none. */
+static int cpio_record(int out, const char *name, unsigned int mode, unsigned int rdev_major,
+		       unsigned int rdev_minor, int in, unsigned long len)
+{
+	static unsigned int ino = 1;
+	char hdr[112], buf[4096];
+	const char zero[4] = { 0 };
+	size_t nlen = strlen(name) + 1;
+	unsigned long left = len;
+
+	const unsigned long fields[13] = { ino++, mode, 0, 0, 1, 0, len, 0, 0, rdev_major,
+					   rdev_minor, nlen, 0 };
+
+	/* nolibc's printf has no field widths: the 8-digit hex fields by hand. */
+	memcpy(hdr, "070701", 6);
+	for (int f = 0; f < 13; f++)
+		for (int d = 0; d < 8; d++)
+			hdr[6 + f * 8 + d] = "0123456789ABCDEF"[(fields[f] >> (28 - 4 * d)) & 0xf];
+	if (write(out, hdr, 110) != 110 || write(out, name, nlen) != (ssize_t)nlen ||
+	    write(out, zero, (4 - (110 + nlen) % 4) % 4) < 0)
+		return -1;
+	while (left) {
+		ssize_t n = read(in, buf, left < sizeof(buf) ? left : sizeof(buf));
+
+		if (n <= 0 || write(out, buf, n) != n)
+			return -1;
+		left -= n;
+	}
+	return write(out, zero, (4 - len % 4) % 4) < 0 ? -1 : 0;
+}
+
+/*
+ * Writes this initramfs again: the directories and console node every VM
+ * has, and the files /initrd.list names (one path per line; /kernel only if
+ * the next stage kexecs again), so that the next stage boots from the same
+ * image instead of a nested one.
+ */
+static int write_initrd(const char *path, int with_kernel)
+{
+	static const char *const dirs[] = { "dev", "proc", "sys", "tmp" };
+	static char list[2048];
+	int out, ret = 0;
+	char *p, *end;
+
+	if (read_file("/initrd.list", list, sizeof(list)) < 0) {
+		say("cannot read /initrd.list");
+		return -1;
+	}
+	out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (out < 0)
+		return -1;
+	for (unsigned int i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		ret |= cpio_record(out, dirs[i], 040755, 0, 0, -1, 0);
+	ret |= cpio_record(out, "dev/console", 020600, 5, 1, -1, 0);
+	for (p = list; *p && !ret; p = end) {
+		struct stat st;
+		int in;
+
+		end = strchr(p, '\n');
+		if (end)
+			*end++ = 0;
+		else
+			end = p + strlen(p);
+		if (!*p || (!with_kernel && !strcmp(p, "/kernel")))
+			continue;
+		in = open(p, O_RDONLY);
+		if (in < 0 || fstat(in, &st)) {
+			say("write_initrd: %s: errno %d", p, errno);
+			ret = -1;
+			break;
+		}
+		ret |= cpio_record(out, p + (*p == '/'), 0100755, 0, 0, in, st.st_size);
+		close(in);
+	}
+	ret |= cpio_record(out, "TRAILER!!!", 0, 0, 0, -1, 0);
+	close(out);
+	return ret;
+}
+
+static int load_next_kernel(int next_stage, int stages)
 {
 	char next[CMDLINE_SIZE];
 	const char *p = cmdline;
@@ -167,10 +248,14 @@ static int load_next_kernel(int next_stage)
 			p++;
 	}
 	snprintf(next + n, sizeof(next) - n, "luo_stage=%d", next_stage);
+	if (write_initrd("/tmp/next.img", next_stage < stages)) {
+		say("cannot write the next stage's initramfs");
+		return -1;
+	}
 	kfd = open("/kernel", O_RDONLY);
-	ifd = open("/initrd.img", O_RDONLY);
+	ifd = open("/tmp/next.img", O_RDONLY);
 	if (kfd < 0 || ifd < 0) {
-		say("missing /kernel or /initrd.img");
+		say("missing /kernel or /tmp/next.img");
 		return -1;
 	}
 	err = kexec_file_load(kfd, ifd, strlen(next) + 1, next, 0);
@@ -222,7 +307,7 @@ static void kexec_flow(void)
 		say("stage %d exit=%d", stage, status);
 		power_off();
 	}
-	if (load_next_kernel(stage + 1))
+	if (load_next_kernel(stage + 1, stages))
 		power_off();
 	status = run_test(args);
 	say("stage %d exit=%d", stage, status);
