@@ -16,6 +16,7 @@
 #include <linux/liveupdate.h>
 
 #include "luo_glue.h"
+#include "luo_test.h"
 
 /* Parses an unsigned number for one of the fault-injection setters. */
 static int __init luo_uint_param(char *buf, void (*set)(unsigned int))

@@ -327,7 +327,7 @@ module_for() { # variant name: prints the .ko
 	local v=$1 m=$2 d="$RUN_DIR/modules/$1"
 	if [ -z "${MODULE_KO[$v/$m]:-}" ]; then
 		mkdir -p "$d"
-		cp "$LUO_TESTS"/tests/modules/* "$d/"
+		cp "$LUO_TESTS"/tests/modules/* "$LUO_REPO/luo_test.h" "$d/"
 		( luo_use_toolchain "$v"
 		  luo_make "$(luo_variant_src "$v")" "${KDIR[$v]}" M="$d" modules ) >"$d/build.log" 2>&1 ||
 			{ echo "module $m failed to build for $v (see $d/build.log)" >&2; return 1; }
@@ -460,7 +460,7 @@ harness_cmdline() { # test [variant]
 check_lint() {
 	local f out
 	local rs=("$LUO_REPO"/*.rs)
-	local c=("$LUO_REPO"/*.c "$LUO_REPO"/*.h "$LUO_REPO"/uapi/linux/*.h)
+	local c=("$LUO_REPO"/*.c "$LUO_REPO"/*.h "$LUO_REPO"/uapi/linux/*.h "$LUO_TESTS"/tests/modules/*.c)
 	if wanted lint/rustfmt; then
 		if out=$("$LUO_RUSTFMT" --edition 2021 --config-path "$src/.rustfmt.toml" \
 				--check "${rs[@]}" 2>&1); then

@@ -19,7 +19,7 @@
 #include <linux/liveupdate.h>
 #include <linux/module.h>
 
-#include "luo_rs_test.h"
+#include "luo_test.h"
 
 #define TEST_FLB_DATA 0x10ad10ad10ad10adULL
 
