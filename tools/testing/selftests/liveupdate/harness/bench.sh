@@ -76,7 +76,7 @@ one() { # run impl scenario
 	esac
 	boot "$d" "$kern" "$d/initrd" "$extra" 600
 	rc=$?
-	if [ "$rc" != 0 ] || ! tr -d '\r' <"$d/output.log" | grep -q "BENCH TEST PASSED"; then
+	if [ "$rc" != 0 ] || ! grep -q "BENCH TEST PASSED" <(tr -d '\r' <"$d/output.log"); then
 		msg "run $run $impl $sc failed (rc $rc); logs in $d"
 		tr -d '\r' <"$d/output.log" | grep -E 'BENCH FAIL|LUO-HARNESS' | tail -n 3 >&2
 		return 1

@@ -366,6 +366,7 @@ run_kexec() { # name test kernelA kernelB [variant]
 	last=$stages
 	if [ -z "$problem" ]; then
 		# A test may kexec by itself; reaching the last stage is what counts.
+		# (grep -q ends its pipe early: under pipefail, read logs through <(...).)
 		if ! grep -q "LUO-HARNESS: stage $last starting" <<<"$out"; then
 			problem="stage $last not reached: $(grep -E 'LUO-HARNESS: (stage [0-9]+ exit=[1-9]|.*failed)' <<<"$out" | head -n 1)"
 		elif ! grep -q "LUO-HARNESS: stage $last exit=0" <<<"$out"; then
@@ -373,7 +374,7 @@ run_kexec() { # name test kernelA kernelB [variant]
 		elif ! grep -q "TEST PASSED" <<<"$out"; then
 			problem="no 'TEST PASSED' from stage $last"
 		elif [ -n "$(hf "$t" log "$v")" ] &&
-		     ! tr -d '\r' <"$d/kernel.log" | grep -qF "$(hf "$t" log "$v")"; then
+		     ! grep -qF "$(hf "$t" log "$v")" <(tr -d '\r' <"$d/kernel.log"); then
 			problem="no '$(hf "$t" log "$v")' in the kernel log"
 		elif [ "$(hf "$t" flb "$v")" != no ]; then
 			problem=$(flb_problem "$d/kernel.log")
