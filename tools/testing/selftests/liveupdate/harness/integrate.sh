@@ -72,7 +72,7 @@ show)
 	echo "tree: $src"
 	if [ ! -d "$dst" ]; then
 		echo "  $LUO_TREE_SUBDIR/: absent"
-	elif luo_sync_sources "$dst" --dry-run --itemize-changes | grep -q .; then
+	elif [ -n "$(luo_sync_sources "$dst" --dry-run --itemize-changes)" ]; then
 		echo "  $LUO_TREE_SUBDIR/: added, differs from $LUO_REPO"
 	else
 		echo "  $LUO_TREE_SUBDIR/: added, same as $LUO_REPO"
