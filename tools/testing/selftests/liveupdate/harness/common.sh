@@ -150,14 +150,22 @@ luo_sync_sources() { # dst [rsync options...]
 		--exclude='*' "$LUO_REPO/" "$dst/"
 }
 
-# make, with the toolchain this project needs.
+# make, with the toolchain this project needs. C goes through ccache (in the
+# cache): the variants of one tree differ in few options, and most files
+# preprocess the same in all of them, so a cold `lu test` compiles most C once.
 luo_make() {
-	local src=$1 bdir=$2 llvm=()
+	local src=$1 bdir=$2 cc=(CC="ccache gcc") llvm=()
 	shift 2
 	# Debug variants are built with clang: KASAN and Rust need CC_IS_CLANG
 	# (the KCSAN variant too, like the debug ones).
-	case "$bdir" in *-debug|*-kcsan) llvm=(LLVM="$LUO_LLVM_SUFFIX") ;; esac
-	make -C "$src" O="$bdir" ARCH=x86_64 -j"$JOBS" "${llvm[@]}" \
+	case "$bdir" in
+	*-debug|*-kcsan)
+		llvm=(LLVM="$LUO_LLVM_SUFFIX")
+		cc=(CC="ccache clang$LUO_LLVM_SUFFIX") ;;
+	esac
+	command -v ccache >/dev/null || cc=()
+	CCACHE_DIR="$LUO_CACHE/ccache" CCACHE_MAXSIZE=8G CCACHE_NOHASHDIR=1 \
+	make -C "$src" O="$bdir" ARCH=x86_64 -j"$JOBS" "${llvm[@]}" "${cc[@]}" \
 		RUSTC="$LUO_RUSTC" BINDGEN="$LUO_BINDGEN" \
 		RUSTFMT="$LUO_RUSTFMT" CLIPPY_DRIVER="$LUO_CLIPPY_DRIVER" \
 		LIBCLANG_PATH="$LUO_LIBCLANG_PATH" "$@"
@@ -175,6 +183,6 @@ luo_tool_versions() { # variant
 	*-debug|*-kcsan) cc="clang$LUO_LLVM_SUFFIX" ;;
 	*) cc=gcc ;;
 	esac
-	echo "cc: $("$cc" --version 2>&1 | head -n 1) ($(command -v "$cc"))"
+	echo "cc: $("$cc" --version 2>&1 | head -n 1) ($(command -v "$cc"), through $(ccache --version 2>/dev/null | head -n 1))"
 	echo "qemu: $(qemu-system-x86_64 --version 2>&1 | head -n 1)"
 }

@@ -34,6 +34,7 @@ cpio:cpio
 rsync:rsync
 patch:patch
 git:git
+ccache:ccache
 qemu-system-x86_64:qemu-system-x86
 /bin/busybox:busybox-static
 gcc:gcc
