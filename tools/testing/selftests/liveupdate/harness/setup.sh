@@ -54,7 +54,12 @@ have() {
 	esac
 }
 
-pkg_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || true; }
+# The installed version of a package, empty if it is not installed (a removed
+# package whose configuration files remain still has a version in dpkg).
+pkg_version() {
+	dpkg-query -W -f '${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null |
+		awk '$1 == "ii" { print $2 }' || true
+}
 # The upstream part of a Debian version: 1:19.1.7-3~deb12u1 -> 19.1.7
 upstream() { sed -E 's/^[0-9]+://; s/[+~-].*//' <<<"$1"; }
 version_ge() { dpkg --compare-versions "$1" ge "$2"; }
@@ -70,14 +75,18 @@ apt_install() {
 	need_root "packages to install or upgrade: $*" "$*"
 	if [ "$APT_REFRESHED" = 0 ]; then
 		msg "refreshing the package lists (apt-get update)"
-		apt-get update >"$LUO_CACHE/apt-update.log" 2>&1 ||
+		apt-get update >"$LUO_CACHE/apt-update.log" 2>&1 || {
+			tail -n 15 "$LUO_CACHE/apt-update.log" | sed 's/^/apt: /' >&2
 			die "apt-get update failed: the Debian registry is unreachable (see $LUO_CACHE/apt-update.log)"
+		}
 		APT_REFRESHED=1
 	fi
 	msg "installing from Debian: $*"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
-		>"$LUO_CACHE/apt-install.log" 2>&1 ||
+		>"$LUO_CACHE/apt-install.log" 2>&1 || {
+		tail -n 15 "$LUO_CACHE/apt-install.log" | sed 's/^/apt: /' >&2
 		die "apt-get install $* failed (see $LUO_CACHE/apt-install.log)"
+	}
 }
 
 install_base() {
@@ -99,27 +108,37 @@ install_tools() {
 	done
 }
 
-# rustc-web and its siblings: rustc at least the tree's minimum, and every
-# sibling of the same Debian version as rustc-web (a rust-src of another
-# version fails the kernel build in confusing ways).
+# rustc-web and its siblings: one Debian version, rustc at least the tree's
+# minimum (a rust-src of another version than rustc fails the kernel build in
+# confusing ways). A complete, matching set is left as it is; anything else
+# (a sibling missing or of another version, rustc too old) is resolved by
+# installing all of them from the refreshed lists, never by pinning a version:
+# after a refresh the old version may no longer be installable.
 rust_packages() { # min-version
-	local min=$1 v p pin=""
+	local min=$1 v p v_p why=""
 	v=$(pkg_version rustc-web)
-	if [ -z "$v" ] || ! version_ge "$(upstream "$v")" "$min"; then
-		[ -z "$v" ] || msg "rustc-web $v is older than the kernel's minimum rustc $min: upgrading"
-		apt_install $RUST_PKGS
+	if [ -z "$v" ]; then
+		why="rustc-web is not installed"
+	elif ! version_ge "$(upstream "$v")" "$min"; then
+		why="rustc-web $v is older than the kernel's minimum rustc $min"
 	else
 		for p in $RUST_PKGS; do
-			[ "$(pkg_version "$p")" = "$v" ] || pin="$pin $p=$v"
+			v_p=$(pkg_version "$p")
+			[ "$v_p" = "$v" ] ||
+				why="${why:+$why, }$p ${v_p:-(missing)}"
 		done
-		[ -z "$pin" ] || apt_install $pin
+		[ -z "$why" ] || why="rustc-web is $v but $why"
+	fi
+	if [ -n "$why" ]; then
+		msg "$why: installing $RUST_PKGS"
+		apt_install $RUST_PKGS
 	fi
 	v=$(pkg_version rustc-web)
 	version_ge "$(upstream "$v")" "$min" ||
-		die "rustc-web $v is installed, the kernel needs rustc $min or newer (Debian bookworm-security has it: apt-get update)"
+		die "rustc-web $v is installed, the kernel needs rustc $min or newer (Debian bookworm-security has it)"
 	for p in $RUST_PKGS; do
 		[ "$(pkg_version "$p")" = "$v" ] ||
-			die "$p $(pkg_version "$p") does not match rustc-web $v: apt-get install $p=$v"
+			die "$p $(pkg_version "$p") does not match rustc-web $v: apt-get install $RUST_PKGS"
 	done
 }
 
