@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by this project's selftests: what the kernel still holds
- * after a test closed everything.
+ * Helpers shared by this project's selftests: the LUO ioctls, two-stage
+ * mains, and what the kernel still holds after a test closed everything.
  */
 #ifndef LUO_TEST_COMMON_H
 #define LUO_TEST_COMMON_H
@@ -13,8 +13,72 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <linux/liveupdate.h>
+
+/*
+ * The LUO ioctls with full-size structs: each returns the new fd (or 0) on
+ * success and -errno on failure.
+ */
+static inline int luo_create(int dev, const char *name)
+{
+	struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
+
+	snprintf((char *)c.name, sizeof(c.name), "%s", name);
+	return ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &c) ? -errno : c.fd;
+}
+
+static inline int luo_retrieve(int dev, const char *name)
+{
+	struct liveupdate_ioctl_retrieve_session r = { .size = sizeof(r) };
+
+	snprintf((char *)r.name, sizeof(r.name), "%s", name);
+	return ioctl(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &r) ? -errno : r.fd;
+}
+
+static inline int luo_preserve(int s, int fd, uint64_t token)
+{
+	struct liveupdate_session_preserve_fd p = {
+		.size = sizeof(p), .fd = fd, .token = token,
+	};
+
+	return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &p) ? -errno : 0;
+}
+
+static inline int luo_retrieve_fd(int s, uint64_t token)
+{
+	struct liveupdate_session_retrieve_fd r = { .size = sizeof(r), .token = token };
+
+	return ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &r) ? -errno : r.fd;
+}
+
+static inline int luo_finish(int s)
+{
+	struct liveupdate_session_finish f = { .size = sizeof(f) };
+
+	return ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) ? -errno : 0;
+}
+
+/*
+ * A new memfd named `name` holding `text` with its NUL (empty if `text` is
+ * NULL); -errno on failure.
+ */
+static inline int luo_memfd(const char *name, const char *text)
+{
+	int fd = memfd_create(name, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (text && write(fd, text, strlen(text) + 1) != (ssize_t)strlen(text) + 1) {
+		int e = -errno;
+
+		close(fd);
+		return e ? e : -EIO;
+	}
+	return fd;
+}
 
 /*
  * main() of a two-kernel test: "-s 1" (the default) or "-s 2", as the
@@ -68,14 +132,13 @@ static inline long luo_shmem_kb(void)
 /* 0 if an outgoing session named `name` can be created (the name is free), else errno. */
 static inline int luo_name_free(int dev, const char *name)
 {
-	struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
+	int s = luo_create(dev, name);
 
-	snprintf((char *)c.name, sizeof(c.name), "%s", name);
-	if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &c)) {
-		printf("# session name %s is still taken: %s\n", name, strerror(errno));
-		return errno;
+	if (s < 0) {
+		printf("# session name %s is still taken: %s\n", name, strerror(-s));
+		return -s;
 	}
-	close(c.fd);
+	close(s);
 	return 0;
 }
 

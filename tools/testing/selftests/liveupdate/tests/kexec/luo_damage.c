@@ -34,12 +34,12 @@ static void fail(const char *what)
 
 static int create(int dev, const char *name)
 {
-	struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
+	int s = luo_create(dev, name);
 
-	snprintf((char *)c.name, sizeof(c.name), "%s", name);
-	if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &c))
+	errno = -s;
+	if (s < 0)
 		fail("CREATE_SESSION");
-	return c.fd;
+	return s;
 }
 
 /* Whether the kernel command line has `param`. */
@@ -57,8 +57,7 @@ static int cmdline_has(const char *param)
 
 static void preserve(int s)
 {
-	struct liveupdate_session_preserve_fd p = { .size = sizeof(p), .token = 1 };
-	int fd = memfd_create("damage", 0);
+	int fd, r;
 
 	/*
 	 * foreign_page links a session block to the memfd's own preserved page
@@ -66,14 +65,13 @@ static void preserve(int s)
 	 * valid empty block, so a reader that takes pages while it checks them
 	 * takes memfd's page too.
 	 */
-	if (cmdline_has("luo_rs_damage=foreign_page")) {
-		if (fd < 0)
-			fail("memfd");
-	} else if (fd < 0 || write(fd, "data", 5) != 5) {
+	fd = luo_memfd("damage", cmdline_has("luo_rs_damage=foreign_page") ? NULL : "data");
+	errno = -fd;
+	if (fd < 0)
 		fail("memfd");
-	}
-	p.fd = fd;
-	if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &p))
+	r = luo_preserve(s, fd, 1);
+	errno = -r;
+	if (r)
 		fail("PRESERVE_FD");
 	close(fd);
 }

@@ -37,15 +37,17 @@ static void fail(const char *what)
 
 static void preserve(int s, int n)
 {
-	struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .token = n };
 	char text[32];
-	int fd = memfd_create("retry", 0);
+	int fd, r;
 
 	snprintf(text, sizeof(text), "file-%d", n);
-	if (fd < 0 || write(fd, text, strlen(text) + 1) < 0)
+	fd = luo_memfd("retry", text);
+	errno = -fd;
+	if (fd < 0)
 		fail("memfd");
-	a.fd = fd;
-	if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a))
+	r = luo_preserve(s, fd, n);
+	errno = -r;
+	if (r)
 		fail("PRESERVE_FD");
 	close(fd);
 }

@@ -90,53 +90,25 @@ static int dev(void)
 }
 
 /* 0 or -errno */
-static int err(int ret)
-{
-	return ret < 0 ? -errno : ret;
-}
-
 static int create(const char *name)
 {
-	struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
-
-	snprintf((char *)c.name, sizeof(c.name), "%s", name);
-	return ioctl(dev(), LIVEUPDATE_IOCTL_CREATE_SESSION, &c) ? -errno : c.fd;
+	return luo_create(dev(), name);
 }
 
 static int retrieve(const char *name)
 {
-	struct liveupdate_ioctl_retrieve_session r = { .size = sizeof(r) };
-
-	snprintf((char *)r.name, sizeof(r.name), "%s", name);
-	return ioctl(dev(), LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &r) ? -errno : r.fd;
+	return luo_retrieve(dev(), name);
 }
 
-static int preserve(int s, int fd, uint64_t token)
-{
-	struct liveupdate_session_preserve_fd p = { .size = sizeof(p), .fd = fd, .token = token };
-
-	return err(ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &p));
-}
-
-static int retrieve_fd(int s, uint64_t token)
-{
-	struct liveupdate_session_retrieve_fd r = { .size = sizeof(r), .token = token };
-
-	return ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &r) ? -errno : r.fd;
-}
-
-static int finish(int s)
-{
-	struct liveupdate_session_finish f = { .size = sizeof(f) };
-
-	return err(ioctl(s, LIVEUPDATE_SESSION_FINISH, &f));
-}
+#define preserve luo_preserve
+#define retrieve_fd luo_retrieve_fd
+#define finish luo_finish
 
 static int memfd_with(const char *text)
 {
-	int fd = memfd_create("review", 0);
+	int fd = luo_memfd("review", text);
 
-	if (fd < 0 || write(fd, text, strlen(text) + 1) < 0)
+	if (fd < 0)
 		die("memfd");
 	return fd;
 }

@@ -29,23 +29,6 @@
 
 #define MAX_N 2000
 
-static int create(int dev, const char *name)
-{
-	struct liveupdate_ioctl_create_session c = { .size = sizeof(c) };
-
-	snprintf((char *)c.name, sizeof(c.name), "%s", name);
-	return ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &c) ? -errno : c.fd;
-}
-
-static int preserve(int s, int fd, int token)
-{
-	struct liveupdate_session_preserve_fd p = {
-		.size = sizeof(p), .fd = fd, .token = token,
-	};
-
-	return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &p) ? -errno : 0;
-}
-
 FIXTURE(faults) {
 	int dev;
 };
@@ -73,7 +56,7 @@ TEST_F_TIMEOUT(faults, create_session, 300)
 
 	for (n = 1; n < MAX_N; n++) {
 		ASSERT_EQ(0, luo_fault_arm(n));
-		s = create(self->dev, "faults");
+		s = luo_create(self->dev, "faults");
 		injected = luo_fault_disarm();
 		ASSERT_GE(injected, 0);
 		if (!injected) {
@@ -104,7 +87,7 @@ TEST_F_TIMEOUT(faults, create_session, 300)
 
 TEST_F_TIMEOUT(faults, preserve_fd, 300)
 {
-	int s = create(self->dev, "faults-preserve");
+	int s = luo_create(self->dev, "faults-preserve");
 	int m = memfd_create("faults", 0);
 	int n, ret = -1, failed = 0, tolerated = 0, injected;
 	long page = getpagesize();
@@ -116,7 +99,7 @@ TEST_F_TIMEOUT(faults, preserve_fd, 300)
 	ASSERT_EQ(1, pwrite(m, "y", 1, 9 * page));
 	for (n = 1; n < MAX_N; n++) {
 		ASSERT_EQ(0, luo_fault_arm(n));
-		ret = preserve(s, m, 1);
+		ret = luo_preserve(s, m, 1);
 		injected = luo_fault_disarm();
 		ASSERT_GE(injected, 0);
 		if (!injected)
@@ -125,7 +108,7 @@ TEST_F_TIMEOUT(faults, preserve_fd, 300)
 			/* Absorbed: start over with a fresh session. */
 			tolerated++;
 			close(s);
-			s = create(self->dev, "faults-preserve");
+			s = luo_create(self->dev, "faults-preserve");
 			ASSERT_GE(s, 0);
 			continue;
 		}
@@ -139,13 +122,13 @@ TEST_F_TIMEOUT(faults, preserve_fd, 300)
 	EXPECT_GT(failed, 0);
 	EXPECT_EQ(0, ret);
 	/* The last attempt preserved it once: the same token and file are now taken. */
-	EXPECT_EQ(-EEXIST, preserve(s, m, 1));
-	EXPECT_EQ(-EBUSY, preserve(s, m, 2));
+	EXPECT_EQ(-EEXIST, luo_preserve(s, m, 1));
+	EXPECT_EQ(-EBUSY, luo_preserve(s, m, 2));
 	close(s);
 	/* And closing the session gave it back. */
-	s = create(self->dev, "faults-preserve");
+	s = luo_create(self->dev, "faults-preserve");
 	ASSERT_GE(s, 0);
-	EXPECT_EQ(0, preserve(s, m, 2));
+	EXPECT_EQ(0, luo_preserve(s, m, 2));
 	close(s);
 	close(m);
 }

@@ -22,6 +22,7 @@
 #include <linux/liveupdate.h>
 
 #include "kselftest_harness.h"
+#include "../luo_test_common.h"
 
 #define DEV "/dev/liveupdate"
 
@@ -41,32 +42,9 @@ static uint8_t *two_pages(void)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static int create(int dev, const char *name)
-{
-	struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
-
-	snprintf((char *)a.name, sizeof(a.name), "%s", name);
-	if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &a))
-		return -errno;
-	return a.fd;
-}
-
 static int new_memfd(const char *text)
 {
-	int fd = memfd_create("contract", 0);
-
-	if (fd >= 0 && text)
-		(void)!write(fd, text, strlen(text));
-	return fd;
-}
-
-static int preserve(int s, int fd, uint64_t token)
-{
-	struct liveupdate_session_preserve_fd a = {
-		.size = sizeof(a), .fd = fd, .token = token,
-	};
-
-	return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) ? -errno : 0;
+	return luo_memfd("contract", text);
 }
 
 /*
@@ -105,7 +83,7 @@ FIXTURE_SETUP(contract)
 	if (self->dev < 0 && errno == ENOENT)
 		SKIP(return, DEV " does not exist");
 	ASSERT_GE(self->dev, 0);
-	self->s = create(self->dev, "contract");
+	self->s = luo_create(self->dev, "contract");
 	ASSERT_GE(self->s, 0);
 }
 
@@ -138,7 +116,7 @@ TEST_F(contract, create_session_sizes)
 	snprintf((char *)a.name, sizeof(a.name), "nonzero-tail");
 	EXPECT_EQ(-E2BIG, sized_call(self->dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &a, k, k + 8, 1));
 	/* The E2BIG one was not created: its name is free. */
-	EXPECT_GE(create(self->dev, "nonzero-tail"), 0);
+	EXPECT_GE(luo_create(self->dev, "nonzero-tail"), 0);
 }
 
 /* RETRIEVE_SESSION: no incoming session in a single boot, so ENOENT once the
@@ -259,8 +237,8 @@ TEST_F(contract, create_session_errors)
 {
 	struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
 
-	EXPECT_EQ(-EEXIST, create(self->dev, "contract"));
-	EXPECT_EQ(-EINVAL, create(self->dev, ""));
+	EXPECT_EQ(-EEXIST, luo_create(self->dev, "contract"));
+	EXPECT_EQ(-EINVAL, luo_create(self->dev, ""));
 	memset(a.name, 'X', sizeof(a.name));
 	EXPECT_EQ(-1, ioctl(self->dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &a));
 	EXPECT_EQ(EINVAL, errno);
@@ -268,10 +246,10 @@ TEST_F(contract, create_session_errors)
 	memset(a.name, 'Y', sizeof(a.name));
 	memcpy(a.name, "tail-ignored", 13);
 	ASSERT_EQ(0, ioctl(self->dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &a));
-	EXPECT_EQ(-EEXIST, create(self->dev, "tail-ignored"));
+	EXPECT_EQ(-EEXIST, luo_create(self->dev, "tail-ignored"));
 	close(a.fd);
 	/* A closed session's name is free again. */
-	EXPECT_GE(create(self->dev, "tail-ignored"), 0);
+	EXPECT_GE(luo_create(self->dev, "tail-ignored"), 0);
 }
 
 TEST_F(contract, retrieve_session_errors)
@@ -291,28 +269,28 @@ TEST_F(contract, retrieve_session_errors)
 
 TEST_F(contract, preserve_fd_errors)
 {
-	int other = create(self->dev, "contract-other");
+	int other = luo_create(self->dev, "contract-other");
 	int m = new_memfd("data");
 	int devnull = open("/dev/null", O_RDWR);
 
 	ASSERT_GE(other, 0);
 	ASSERT_GE(m, 0);
-	EXPECT_EQ(-EBADF, preserve(self->s, -1, 1));
-	EXPECT_EQ(-EBADF, preserve(self->s, 1000000, 1));
-	EXPECT_EQ(-ENOENT, preserve(self->s, devnull, 1));
-	EXPECT_EQ(0, preserve(self->s, m, 1));
-	EXPECT_EQ(-EEXIST, preserve(self->s, m, 1));
+	EXPECT_EQ(-EBADF, luo_preserve(self->s, -1, 1));
+	EXPECT_EQ(-EBADF, luo_preserve(self->s, 1000000, 1));
+	EXPECT_EQ(-ENOENT, luo_preserve(self->s, devnull, 1));
+	EXPECT_EQ(0, luo_preserve(self->s, m, 1));
+	EXPECT_EQ(-EEXIST, luo_preserve(self->s, m, 1));
 	/* The token is checked first: a bad fd with a used token is EEXIST. */
-	EXPECT_EQ(-EEXIST, preserve(self->s, -1, 1));
-	EXPECT_EQ(-EBUSY, preserve(self->s, m, 2));
-	EXPECT_EQ(-EBUSY, preserve(other, m, 1));
+	EXPECT_EQ(-EEXIST, luo_preserve(self->s, -1, 1));
+	EXPECT_EQ(-EBUSY, luo_preserve(self->s, m, 2));
+	EXPECT_EQ(-EBUSY, luo_preserve(other, m, 1));
 	/* Any u64 is a token, 0 and ~0 included. */
-	EXPECT_EQ(0, preserve(self->s, new_memfd(NULL), 0));
-	EXPECT_EQ(0, preserve(self->s, new_memfd(NULL), UINT64_MAX));
+	EXPECT_EQ(0, luo_preserve(self->s, new_memfd(NULL), 0));
+	EXPECT_EQ(0, luo_preserve(self->s, new_memfd(NULL), UINT64_MAX));
 	/* Closing a session unpreserves its files: the memfd can go elsewhere. */
 	close(self->s);
 	self->s = -1;
-	EXPECT_EQ(0, preserve(other, m, 1));
+	EXPECT_EQ(0, luo_preserve(other, m, 1));
 	close(other);
 	close(devnull);
 	close(m);
@@ -349,7 +327,7 @@ TEST_F(contract, efault_has_no_effect)
 	EXPECT_EQ(-1, ioctl(self->s, LIVEUPDATE_SESSION_PRESERVE_FD, pages));
 	EXPECT_EQ(EFAULT, errno);
 	/* Nothing was preserved: the same memfd and token go in now. */
-	EXPECT_EQ(0, preserve(self->s, m, 7));
+	EXPECT_EQ(0, luo_preserve(self->s, m, 7));
 	munmap(pages, 2 * page_size());
 	close(m);
 }
@@ -370,10 +348,10 @@ TEST_F(contract, fd_limit_is_emfile_and_has_no_effect)
 	ASSERT_GT(n, 0);
 	ASSERT_EQ(-1, open("/dev/null", O_RDONLY));
 	ASSERT_EQ(EMFILE, errno);
-	EXPECT_EQ(-EMFILE, create(self->dev, "over-the-limit"));
+	EXPECT_EQ(-EMFILE, luo_create(self->dev, "over-the-limit"));
 	/* One free number: the same name now works, so nothing was left behind. */
 	close(filler[--n]);
-	fd = create(self->dev, "over-the-limit");
+	fd = luo_create(self->dev, "over-the-limit");
 	EXPECT_GE(fd, 0);
 	close(fd);
 	while (n > 0)
@@ -412,7 +390,7 @@ TEST(session_outlives_device_fd)
 	if (dev < 0 && errno == ENOENT)
 		SKIP(return, DEV " does not exist");
 	ASSERT_GE(dev, 0);
-	s = create(dev, "outlives");
+	s = luo_create(dev, "outlives");
 	ASSERT_GE(s, 0);
 	close(dev);
 	ASSERT_EQ(0, ioctl(s, LIVEUPDATE_SESSION_GET_NAME, &a));
