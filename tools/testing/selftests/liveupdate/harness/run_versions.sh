@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Tests across toolchains, trees and kernel versions. Sourced by run.sh after
-# its helpers (record, run_kexec, wanted, KDIR, luo_make) are defined.
+# its helpers (record, run_kexec, wanted, KDIR, luo_make) and lint.sh's
+# clippy_run are defined.
 #
 #   toolchain/rustc-<version>  the rust variant built with that rustc (the
 #       system's, and the kernel's minimum in rust-minrustc): .config says
@@ -11,30 +12,6 @@
 #   c-7.2-to-rust/<test>, rust-to-c-7.2/<test>  upstream's four two-kernel
 #       programs from Debian's Linux 7.2 with its C LUO into our kernel
 #       (upgrade) and back (rollback), FLB checks included
-
-declare -A CLIPPY_DONE
-# CLIPPY=1 rebuild of our crate in a variant's build directory, with that
-# variant's toolchain, once; its first problem (empty when clean) is then
-# CLIPPY_DONE[variant]. Run in the main shell (the cache lives there).
-clippy_run() { # variant
-	local v=$1 log="$RUN_DIR/clippy-$1.log" f tree
-	if [ -z "${CLIPPY_DONE[$v]+x}" ]; then
-		tree=$(luo_variant_src "$v")
-		(
-			luo_use_toolchain "$v"
-			touch "$tree/$LUO_TREE_SUBDIR/liveupdate.rs"
-			luo_make "$tree" "${KDIR[$v]}" CLIPPY=1 "$LUO_TREE_SUBDIR/" >"$log" 2>&1
-		)
-		f=$(grep -m 1 -E '^(warning|error)' "$log")
-		if [ -n "$f" ]; then
-			CLIPPY_DONE[$v]="$f (see $log)"
-		elif ! grep -q "CLIPPY.*liveupdate.o" "$log"; then
-			CLIPPY_DONE[$v]="our crate was not rebuilt (see $log)"
-		else
-			CLIPPY_DONE[$v]=
-		fi
-	fi
-}
 
 check_toolchain() { # variant
 	local v=$1 want name why
