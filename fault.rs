@@ -6,7 +6,7 @@
 //! - `luo_rs_fail_freeze=N` makes the freeze of the N-th file of a reboot fail once, with
 //!   `EAGAIN`, as if its handler had refused; the test then checks that reboot(2) returned the
 //!   error, that every session is usable again, and that a second reboot succeeds.
-//! - `luo_rs_damage=FIELD` damages that field of the hand-over (see `luo_ser::damage`).
+//! - `luo_rs_damage=FIELD` damages that field of the hand-over (see `ser::damage`).
 //! - `luo_rs_leak=N` leaks one small allocation in each of the first N `CREATE_SESSION`s:
 //!   the suite's kmemleak check must then find it (`luo_kmemleak_check`), which shows that
 //!   the leak checks of the other tests would see a leak of ours.

@@ -15,27 +15,77 @@ use kernel::{
     prelude::*,
     str::BStr,
     sync::{
+        atomic::ordering::Full,
         Arc,
         Mutex, //
     },
 };
 
 use crate::{
-    ffi::{
+    abi::Compat,
+    cabi::{
         Flb,
-        Handler,
         ModuleRef, //
     },
-    luo_file::{
-        FlbEntry,
-        Registry, //
-    },
-    luo_ser::COMPAT_LEN,
-    Luo,
+    ser::InFlb,
 };
 
-/// Most FLBs that fit one serialization page (the C implementation's `LUO_FLB_MAX`).
-pub(crate) const FLB_MAX: usize = (kernel::page::PAGE_SIZE - 16) / 64;
+/// Every FLB state ever made, and the FLB records the previous kernel handed over.
+#[pin_data]
+pub(crate) struct Flbs {
+    /// Every FLB state ever created, registered or only asked for its incoming object.
+    #[pin]
+    states: Mutex<KVec<Arc<FlbState>>>,
+    /// The previous kernel's FLB records, if there was a previous kernel's hand-over.
+    incoming: Option<KVec<InFlb>>,
+}
+
+impl Flbs {
+    pub(crate) fn new(incoming: Option<KVec<InFlb>>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            states <- new_mutex!(KVec::new(), "luo_flb::states"),
+            incoming,
+        })
+    }
+
+    /// The data and count the previous kernel recorded for the FLB `compatible`, once per
+    /// boot: an FLB whose module was unloaded and loaded again gets `ENODATA` (its object was
+    /// retrieved already).
+    fn take_incoming(&self, compatible: &[u8]) -> Result<(u64, u64)> {
+        let f = self
+            .incoming
+            .as_ref()
+            .ok_or(ENODATA)?
+            .iter()
+            .find(|f| f.name.as_bytes() == compatible)
+            .ok_or(ENOENT)?;
+        f.taken.cmpxchg(false, true, Full).map_err(|_| ENODATA)?;
+        Ok((f.data, f.count))
+    }
+
+    /// The state of `flb` (a live FLB), created on first use.
+    pub(crate) fn known_state(&self, flb: Flb) -> Result<Arc<FlbState>> {
+        let mut states = self.states.lock();
+        if let Some(s) = states.iter().rev().find(|s| s.describes(&flb)) {
+            return Ok(s.clone());
+        }
+        states.reserve(1, GFP_KERNEL)?;
+        let state = Arc::pin_init(FlbState::new(flb), GFP_KERNEL)?;
+        states.push(state.clone(), GFP_KERNEL)?;
+        Ok(state)
+    }
+
+    /// The newest state of an FLB at `addr`, registered or not, if one was ever seen (the C
+    /// API's put and get functions may be passed any pointer: it is only compared).
+    fn find(&self, addr: usize) -> Option<Arc<FlbState>> {
+        self.states
+            .lock()
+            .iter()
+            .rev()
+            .find(|s| s.flb.addr() == addr)
+            .cloned()
+    }
+}
 
 /// Outgoing side of an FLB.
 struct Outgoing {
@@ -65,7 +115,7 @@ struct Incoming {
 #[pin_data]
 pub(crate) struct FlbState {
     pub(crate) flb: Flb,
-    compat: [u8; COMPAT_LEN],
+    compat: Compat,
     #[pin]
     outgoing: Mutex<Outgoing>,
     #[pin]
@@ -74,10 +124,7 @@ pub(crate) struct FlbState {
 
 impl FlbState {
     fn new(flb: Flb) -> impl PinInit<Self> {
-        let mut compat = [0u8; COMPAT_LEN];
-        let name = flb.compatible();
-        let n = name.len().min(COMPAT_LEN - 1);
-        compat[..n].copy_from_slice(&name[..n]);
+        let compat = Compat::truncated(flb.compatible());
         pin_init!(Self {
             flb,
             compat,
@@ -143,26 +190,17 @@ impl FlbState {
 
     /// The FLB's compatible string, as copied when the state was made.
     pub(crate) fn name(&self) -> &[u8] {
-        let n = self
-            .compat
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(COMPAT_LEN);
-        &self.compat[..n]
+        self.compat.as_bytes()
     }
 
     /// Whether this state describes `flb`: same address, same compatible string (read from
     /// `flb`, which is live; never from the state's own, possibly stale, pointer).
     fn describes(&self, flb: &Flb) -> bool {
-        let name = flb.compatible();
-        self.flb.addr() == flb.addr()
-            && name.len() < COMPAT_LEN
-            && self.compat[..name.len()] == *name
-            && self.compat[name.len()] == 0
+        self.flb.addr() == flb.addr() && self.compat.as_bytes() == flb.compatible()
     }
 
     /// Retrieves the incoming object on first use; the caller holds the lock.
-    fn retrieve_locked(&self, luo: &Luo, i: &mut Incoming) -> Result {
+    fn retrieve_locked(&self, flbs: &Flbs, i: &mut Incoming) -> Result {
         if i.finished {
             return Err(ENODATA);
         }
@@ -172,7 +210,7 @@ impl FlbState {
         if i.status > 0 {
             return Ok(());
         }
-        let (data, count) = luo.take_incoming_flb(self.flb.compatible())?;
+        let (data, count) = flbs.take_incoming(self.flb.compatible())?;
         i.data = data;
         i.count = count;
         let module = self.flb.module_get()?;
@@ -190,12 +228,13 @@ impl FlbState {
         }
     }
 
-    fn put_incoming(&self, luo: &Luo) {
+    /// Drops one incoming reference; the last one finishes the object.
+    pub(crate) fn put_incoming(&self, flbs: &Flbs) {
         let mut i = self.incoming.lock();
         // A file can finish before anybody asked for the object: retrieve it now, so the
         // count starts from what the previous kernel recorded (the C implementation
         // underflows its refcount here).
-        if let Err(e) = self.retrieve_locked(luo, &mut i) {
+        if let Err(e) = self.retrieve_locked(flbs, &mut i) {
             pr_warn!(
                 "FLB '{}': cannot retrieve incoming object: {:?}\n",
                 BStr::from_bytes(self.flb.compatible()),
@@ -221,118 +260,9 @@ impl FlbState {
     }
 }
 
-/// Registers `flb` with the handler at `fh` (`liveupdate_register_flb()`).
-pub(crate) fn register(luo: &Luo, fh: usize, flb: Flb) -> Result {
-    let mut reg = luo.registry.lock();
-    let Some(hi) = reg.handlers.iter().position(|e| e.handler.addr() == fh) else {
-        pr_warn!("cannot register an FLB with a file handler that is not registered\n");
-        return Err(EINVAL);
-    };
-    if reg.handlers[hi]
-        .flbs
-        .iter()
-        .any(|s| s.flb.addr() == flb.addr())
-    {
-        return Err(EEXIST);
-    }
-    reg.handlers[hi].flbs.reserve(1, GFP_KERNEL)?;
-    let state = match reg
-        .flbs
-        .iter_mut()
-        .find(|e| e.state.flb.addr() == flb.addr())
-    {
-        Some(e) => {
-            e.users += 1;
-            e.state.clone()
-        }
-        None => {
-            if reg.flbs.len() >= FLB_MAX {
-                return Err(ENOSPC);
-            }
-            if reg
-                .flbs
-                .iter()
-                .any(|e| e.state.flb.compatible() == flb.compatible())
-            {
-                return Err(EEXIST);
-            }
-            // An FLB asked for its incoming object before registration keeps its state.
-            let state = known_state(luo, flb)?;
-            reg.flbs.push(
-                FlbEntry {
-                    state: state.clone(),
-                    users: 1,
-                },
-                GFP_KERNEL,
-            )?;
-            state
-        }
-    };
-    // Cannot fail: capacity was reserved above.
-    reg.handlers[hi].flbs.push(state, GFP_KERNEL)?;
-    Ok(())
-}
-
-/// Drops one handler's link to an FLB; the FLB leaves the global list with its last user.
-pub(crate) fn unlink(reg: &mut Registry, state: &Arc<FlbState>) {
-    let Some(i) = reg.flbs.iter().position(|e| Arc::ptr_eq(&e.state, state)) else {
-        return;
-    };
-    reg.flbs[i].users -= 1;
-    if reg.flbs[i].users == 0 {
-        let _ = reg.flbs.remove(i);
-    }
-}
-
-/// Unregisters `flb` from the handler at `fh`.
-pub(crate) fn unregister(luo: &Luo, fh: usize, flb: usize) {
-    let mut reg = luo.registry.lock();
-    let found = reg
-        .handlers
-        .iter()
-        .position(|e| e.handler.addr() == fh)
-        .and_then(|hi| {
-            let fi = reg.handlers[hi]
-                .flbs
-                .iter()
-                .position(|s| s.flb.addr() == flb)?;
-            Some((hi, fi))
-        });
-    let Some((hi, fi)) = found else {
-        pr_warn!("Failed to unregister FLB: not found in file handler\n");
-        return;
-    };
-    if let Ok(state) = reg.handlers[hi].flbs.remove(fi) {
-        unlink(&mut reg, &state);
-    }
-}
-
-/// The state of `flb` (a live FLB), created on first use.
-fn known_state(luo: &Luo, flb: Flb) -> Result<Arc<FlbState>> {
-    let mut states = luo.flb_states.lock();
-    if let Some(s) = states.iter().rev().find(|s| s.describes(&flb)) {
-        return Ok(s.clone());
-    }
-    states.reserve(1, GFP_KERNEL)?;
-    let state = Arc::pin_init(FlbState::new(flb), GFP_KERNEL)?;
-    states.push(state.clone(), GFP_KERNEL)?;
-    Ok(state)
-}
-
-/// The newest state of an FLB at `addr`, registered or not, if one was ever seen (the C API's
-/// put and get functions may be passed any pointer: it is only compared).
-fn find(luo: &Luo, addr: usize) -> Option<Arc<FlbState>> {
-    luo.flb_states
-        .lock()
-        .iter()
-        .rev()
-        .find(|s| s.flb.addr() == addr)
-        .cloned()
-}
-
 /// `liveupdate_flb_get_outgoing()`.
-pub(crate) fn get_outgoing(luo: &Luo, addr: usize) -> Result<usize> {
-    let state = find(luo, addr).ok_or(ENOENT)?;
+pub(crate) fn get_outgoing(flbs: &Flbs, addr: usize) -> Result<usize> {
+    let state = flbs.find(addr).ok_or(ENOENT)?;
     let mut o = state.outgoing.lock();
     if o.count == 0 {
         return Err(ENOENT);
@@ -342,53 +272,32 @@ pub(crate) fn get_outgoing(luo: &Luo, addr: usize) -> Result<usize> {
 }
 
 /// `liveupdate_flb_put_outgoing()`.
-pub(crate) fn put_outgoing(luo: &Luo, addr: usize) {
-    if let Some(state) = find(luo, addr) {
+pub(crate) fn put_outgoing(flbs: &Flbs, addr: usize) {
+    if let Some(state) = flbs.find(addr) {
         state.put_outgoing();
     }
 }
 
 /// `liveupdate_flb_get_incoming()`: also for an FLB that is not registered (yet), as in C
 /// (`lib/tests/liveupdate.c` asks before it registers, to retrieve early).
-pub(crate) fn get_incoming(luo: &Luo, flb: Flb) -> Result<usize> {
-    let state = known_state(luo, flb)?;
+pub(crate) fn get_incoming(flbs: &Flbs, flb: Flb) -> Result<usize> {
+    let state = flbs.known_state(flb)?;
     let mut i = state.incoming.lock();
-    state.retrieve_locked(luo, &mut i)?;
+    state.retrieve_locked(flbs, &mut i)?;
     // The count started from the previous kernel's record: checked.
     i.count = i.count.checked_add(1).ok_or(EOVERFLOW)?;
     Ok(i.obj)
 }
 
 /// `liveupdate_flb_put_incoming()`.
-pub(crate) fn put_incoming(luo: &Luo, addr: usize) {
-    if let Some(state) = find(luo, addr) {
-        state.put_incoming(luo);
+pub(crate) fn put_incoming(flbs: &Flbs, addr: usize) {
+    if let Some(state) = flbs.find(addr) {
+        state.put_incoming(flbs);
     }
 }
 
 /// FLBs, each with a reference on its module: valid with no lock held.
 pub(crate) type Pinned = KVec<(Arc<FlbState>, ModuleRef)>;
-
-/// The FLBs linked to a registered handler. `ENOENT` if the handler is not registered; an FLB
-/// whose module is going away fails the whole call with `ENODEV`, or with `skip_going` is
-/// left out.
-pub(crate) fn linked(luo: &Luo, handler: &Handler, skip_going: bool) -> Result<Pinned> {
-    let reg = luo.registry.lock();
-    let entry = reg
-        .handlers
-        .iter()
-        .find(|e| e.handler.addr() == handler.addr())
-        .ok_or(ENOENT)?;
-    let mut v = KVec::with_capacity(entry.flbs.len(), GFP_KERNEL)?;
-    for s in entry.flbs.iter() {
-        match s.flb.module_get() {
-            Ok(module) => v.push((s.clone(), module), GFP_KERNEL)?,
-            Err(_) if skip_going => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(v)
-}
 
 /// Takes an outgoing reference on each FLB of a file being preserved; all or nothing. Returns
 /// the FLBs the file now holds.
@@ -412,40 +321,5 @@ pub(crate) fn file_preserve(flbs: Pinned) -> Result<KVec<Arc<FlbState>>> {
 pub(crate) fn file_unpreserve(flbs: &[Arc<FlbState>]) {
     for s in flbs.iter().rev() {
         s.put_outgoing();
-    }
-}
-
-/// The FLBs of the handlers of a set of incoming files, taken before any file finishes so
-/// that finishing allocates nothing (FINISH is all or nothing).
-pub(crate) struct FinishFlbs(KVec<(usize, Pinned)>);
-
-impl FinishFlbs {
-    pub(crate) fn new() -> Self {
-        Self(KVec::new())
-    }
-
-    /// Takes the FLBs now linked to `handler`, once per handler. A handler that is no longer
-    /// registered has none.
-    pub(crate) fn add(&mut self, luo: &Luo, handler: &Handler) -> Result {
-        if self.0.iter().any(|(h, _)| *h == handler.addr()) {
-            return Ok(());
-        }
-        let flbs = match linked(luo, handler, true) {
-            Ok(flbs) => flbs,
-            Err(e) if e == ENOENT => KVec::new(),
-            Err(e) => return Err(e),
-        };
-        self.0.push((handler.addr(), flbs), GFP_KERNEL)?;
-        Ok(())
-    }
-
-    /// Drops a finished file's incoming reference on each FLB linked to its handler, in
-    /// reverse order, as C does at finish.
-    pub(crate) fn file_finish(&self, luo: &Luo, handler: &Handler) {
-        if let Some((_, flbs)) = self.0.iter().find(|(h, _)| *h == handler.addr()) {
-            for (s, _) in flbs.iter().rev() {
-                s.put_incoming(luo);
-            }
-        }
     }
 }

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Preserved files and the file-handler registry.
+//! Preserved files, and the state every session's files share ([`Core`]).
 //!
 //! A session's files live in a [`FileSet`]: a vector in preservation order (the order of
 //! serialization, freeze and finish, reversed for unpreserve and finish) plus a token index.
 //! Every preserved (or retrieved, not yet finished) file is also recorded by its handler's id
-//! in [`Luo::preserved`], so the same object cannot be preserved twice, in any session.
+//! in [`Core`], so the same object cannot be preserved twice, in any session.
 
 use kernel::{
     fs::File,
+    new_mutex,
     prelude::*,
     rbtree::{
         RBTree,
@@ -17,105 +18,77 @@ use kernel::{
     str::BStr,
     sync::{
         aref::ARef,
-        Arc, //
+        Arc,
+        Mutex, //
     },
     types::ScopeGuard,
 };
 
 use crate::{
-    ffi::{
+    abi::{
+        FileSer,
+        MAX_FILES, //
+    },
+    cabi::{
         self,
         FileArgs,
         Handler,
         ModuleRef, //
     },
-    kho, luo_fault,
-    luo_flb::{
+    fault,
+    flb::{
         self,
-        FinishFlbs,
-        FlbState, //
+        FlbState,
+        Flbs,
+        Pinned, //
     },
-    luo_ser::{
+    kho,
+    registry::Registry,
+    ser::{
         self,
         Chain,
+        InFlb,
         OutMem, //
     },
-    Luo,
 };
 
-/// A registered file handler and the FLBs linked to it.
-pub(crate) struct HandlerEntry {
-    pub(crate) handler: Handler,
-    pub(crate) flbs: KVec<Arc<FlbState>>,
+/// What the files of every session share: the registry, the FLBs and the ids of the preserved
+/// objects.
+#[pin_data]
+pub(crate) struct Core {
+    /// File handlers and FLBs.
+    #[pin]
+    pub(crate) registry: Registry,
+    /// FLB states and the previous kernel's FLB records.
+    #[pin]
+    pub(crate) flbs: Flbs,
+    /// Ids of the objects behind preserved (and retrieved, not yet finished) files.
+    #[pin]
+    preserved: Mutex<RBTree<usize, ()>>,
 }
 
-/// A registered FLB and the number of handlers it is linked to.
-pub(crate) struct FlbEntry {
-    pub(crate) state: Arc<FlbState>,
-    pub(crate) users: u32,
-}
-
-/// File handlers in registration order (which decides `can_preserve` priority), and FLBs.
-pub(crate) struct Registry {
-    pub(crate) handlers: KVec<HandlerEntry>,
-    /// Registered FLBs, in registration order.
-    pub(crate) flbs: KVec<FlbEntry>,
-}
-
-impl Registry {
-    pub(crate) fn new() -> Self {
-        Self {
-            handlers: KVec::new(),
-            flbs: KVec::new(),
-        }
+impl Core {
+    pub(crate) fn new(incoming_flbs: Option<KVec<InFlb>>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            registry <- Registry::new(),
+            flbs <- Flbs::new(incoming_flbs),
+            preserved <- new_mutex!(RBTree::new(), "luo::preserved"),
+        })
     }
 
-    /// The handler registered with this compatible string.
-    pub(crate) fn by_compatible(&self, compatible: &[u8]) -> Option<&HandlerEntry> {
-        self.handlers
-            .iter()
-            .find(|e| e.handler.compatible() == compatible)
+    /// Removes a file's id from the set of preserved objects.
+    fn forget_id(&self, id: usize) {
+        self.preserved.lock().remove(&id);
     }
-}
 
-/// Registers a file handler (`liveupdate_register_file_handler()`).
-pub(crate) fn register_handler(luo: &Luo, handler: Handler) -> Result {
-    {
-        let mut reg = luo.registry.lock();
-        if reg.by_compatible(handler.compatible()).is_some()
-            || reg
-                .handlers
-                .iter()
-                .any(|e| e.handler.addr() == handler.addr())
-        {
-            pr_err!(
-                "File handler registration failed: Compatible string '{}' already registered.\n",
-                BStr::from_bytes(handler.compatible())
-            );
-            return Err(EEXIST);
+    /// Records `id` as preserved; `EBUSY` if it already is.
+    fn claim_id(&self, id: usize, node: RBTreeNodeReservation<usize, ()>) -> Result {
+        let mut ids = self.preserved.lock();
+        if ids.get(&id).is_some() {
+            return Err(EBUSY);
         }
-        reg.handlers.push(
-            HandlerEntry {
-                handler,
-                flbs: KVec::new(),
-            },
-            GFP_KERNEL,
-        )?;
-    }
-    handler.test_register();
-    Ok(())
-}
-
-/// Unregisters a file handler and unlinks its FLBs.
-pub(crate) fn unregister_handler(luo: &Luo, addr: usize) {
-    let mut reg = luo.registry.lock();
-    let Some(i) = reg.handlers.iter().position(|e| e.handler.addr() == addr) else {
-        return;
-    };
-    if let Ok(entry) = reg.handlers.remove(i) {
-        for flb in entry.flbs.iter() {
-            luo_flb::unlink(&mut reg, flb);
-        }
+        ids.insert(node.into_node(id, ()));
+        Ok(())
     }
 }
 
@@ -130,7 +103,7 @@ pub(crate) struct PreservedFile {
     data: u64,
     /// The handler's private pointer (outgoing only).
     private: usize,
-    /// Key in [`Luo::preserved`] while this file holds one.
+    /// Key in the preserved ids of [`Core`] while this file holds one.
     id: Option<usize>,
     /// 0: not retrieved yet; 1: retrieved; negative: the (sticky) retrieve error.
     retrieve_status: i32,
@@ -160,21 +133,6 @@ pub(crate) struct FileSet {
     /// reboot only writes into them. After a successful reboot they hold the chain handed to
     /// the next kernel; the session is frozen then, and its set is never changed or dropped.
     pool: KVec<kho::OutPage>,
-}
-
-/// Removes a file's id from the set of preserved objects.
-fn forget_id(luo: &Luo, id: usize) {
-    luo.preserved.lock().remove(&id);
-}
-
-/// Records `id` as preserved; `EBUSY` if it already is.
-fn claim_id(luo: &Luo, id: usize, node: RBTreeNodeReservation<usize, ()>) -> Result {
-    let mut ids = luo.preserved.lock();
-    if ids.get(&id).is_some() {
-        return Err(EBUSY);
-    }
-    ids.insert(node.into_node(id, ()));
-    Ok(())
 }
 
 impl FileSet {
@@ -209,28 +167,28 @@ impl FileSet {
     }
 
     /// `LIVEUPDATE_SESSION_PRESERVE_FD`.
-    pub(crate) fn preserve(&mut self, luo: &Luo, token: u64, fd: i32) -> Result {
+    pub(crate) fn preserve(&mut self, core: &Core, token: u64, fd: i32) -> Result {
         if self.tokens.get(&token).is_some() {
             return Err(EEXIST);
         }
-        if self.files.len() >= luo_ser::MAX_FILES {
+        if self.files.len() >= MAX_FILES {
             return Err(ENOSPC);
         }
         // Everything that can fail for memory is allocated before anything is done.
         self.files.reserve(1, GFP_KERNEL)?;
         let token_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        luo_ser::fit_pool(&mut self.pool, self.files.len() + 1, luo_ser::FILE_SER)?;
+        ser::fit_pool::<FileSer, _>(&mut self.pool, self.files.len() + 1)?;
 
         let preserved = (|| {
-            let file = ffi::fget(fd)?;
-            let (handler, module) = find_handler(luo, &file)?;
-            let flbs = luo_flb::linked(luo, &handler, false)?;
+            let file = cabi::fget(fd)?;
+            let (handler, module) = core.registry.find_handler(&file)?;
+            let flbs = core.registry.linked(&handler, false)?;
             let id = handler.id(&file);
-            claim_id(luo, id, id_node)?;
-            let id_guard = ScopeGuard::new(|| forget_id(luo, id));
-            let flbs = luo_flb::file_preserve(flbs)?;
-            let flb_guard = ScopeGuard::new(|| luo_flb::file_unpreserve(&flbs));
+            core.claim_id(id, id_node)?;
+            let id_guard = ScopeGuard::new(|| core.forget_id(id));
+            let flbs = flb::file_preserve(flbs)?;
+            let flb_guard = ScopeGuard::new(|| flb::file_unpreserve(&flbs));
             let (data, private) = handler.preserve(&file)?;
             flb_guard.dismiss();
             id_guard.dismiss();
@@ -240,7 +198,7 @@ impl FileSet {
             Ok(p) => p,
             Err(e) => {
                 // Give back the page reserved for this file; shrinking cannot fail.
-                let _ = luo_ser::fit_pool(&mut self.pool, self.files.len(), luo_ser::FILE_SER);
+                let _ = ser::fit_pool::<FileSer, _>(&mut self.pool, self.files.len());
                 return Err(e);
             }
         };
@@ -269,12 +227,12 @@ impl FileSet {
     }
 
     /// Unpreserves every file, last preserved first (closing an outgoing session).
-    pub(crate) fn unpreserve_all(&mut self, luo: &Luo) {
+    pub(crate) fn unpreserve_all(&mut self, core: &Core) {
         while let Some(f) = self.files.pop() {
             f.handler.unpreserve(&f.args());
-            luo_flb::file_unpreserve(&f.flbs);
+            flb::file_unpreserve(&f.flbs);
             if let Some(id) = f.id {
-                forget_id(luo, id);
+                core.forget_id(id);
             }
         }
         self.tokens = RBTree::new();
@@ -283,7 +241,7 @@ impl FileSet {
 
     /// `LIVEUPDATE_SESSION_RETRIEVE_FD`: the file of `token`, re-created on first use. A failed
     /// retrieve fails the same way every time.
-    pub(crate) fn retrieve(&mut self, luo: &Luo, token: u64) -> Result<ARef<File>> {
+    pub(crate) fn retrieve(&mut self, core: &Core, token: u64) -> Result<ARef<File>> {
         let index = *self.tokens.get(&token).ok_or(ENOENT)?;
         let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let f = &mut self.files[index];
@@ -301,7 +259,7 @@ impl FileSet {
         };
         let id = f.handler.id(&file);
         // A retrieved object cannot be preserved again until it is finished.
-        if claim_id(luo, id, id_node).is_ok() {
+        if core.claim_id(id, id_node).is_ok() {
             f.id = Some(id);
         } else {
             pr_warn!("retrieved file of token {:#x} is already in use\n", token);
@@ -313,19 +271,19 @@ impl FileSet {
 
     /// `LIVEUPDATE_SESSION_FINISH`: asks every file whether it can finish, then finishes them
     /// all, last first. Idempotent.
-    pub(crate) fn finish(&mut self, luo: &Luo) -> Result {
+    pub(crate) fn finish(&mut self, core: &Core) -> Result {
         if self.files.iter().any(|f| !f.handler.can_finish(&f.args())) {
             return Err(EBUSY);
         }
         let mut flbs = FinishFlbs::new();
         for f in self.files.iter() {
-            flbs.add(luo, &f.handler)?;
+            flbs.add(core, &f.handler)?;
         }
         while let Some(f) = self.files.pop() {
             f.handler.finish(&f.args());
-            flbs.file_finish(luo, &f.handler);
+            flbs.file_finish(core, &f.handler);
             if let Some(id) = f.id {
-                forget_id(luo, id);
+                core.forget_id(id);
             }
         }
         self.tokens = RBTree::new();
@@ -334,16 +292,16 @@ impl FileSet {
 
     /// Freezes every file, first preserved first, and records it in `chain`. On failure the
     /// files frozen so far are unfrozen again.
-    pub(crate) fn freeze<P: OutMem>(&mut self, chain: &mut Chain<P>) -> Result {
+    pub(crate) fn freeze<P: OutMem>(&mut self, chain: &mut Chain<P, FileSer>) -> Result {
         for i in 0..self.files.len() {
             let f = &mut self.files[i];
-            let frozen = luo_fault::freeze().and_then(|()| f.handler.freeze(&f.args()));
+            let frozen = fault::freeze().and_then(|()| f.handler.freeze(&f.args()));
             let res = match frozen {
                 Ok(data) => {
                     f.data = data;
                     // A file that froze but cannot be recorded is unfrozen with the rest.
                     chain
-                        .push_file(f.handler.compatible(), data, f.token)
+                        .push(&ser::file_entry(f.handler.compatible(), data, f.token))
                         .map_err(|e| (e, i + 1))
                 }
                 Err(e) => {
@@ -405,33 +363,37 @@ impl FileSet {
     }
 }
 
-/// The registered handler for `compatible` and a reference on its module.
-pub(crate) fn handler_for(luo: &Luo, compatible: &[u8]) -> Result<(Handler, ModuleRef)> {
-    let reg = luo.registry.lock();
-    let entry = reg.by_compatible(compatible).ok_or(ENOENT)?;
-    let module = entry.handler.module_get(ENOENT)?;
-    Ok((entry.handler, module))
-}
+/// The FLBs of the handlers of a set of incoming files, taken before any file finishes so
+/// that finishing allocates nothing (FINISH is all or nothing).
+struct FinishFlbs(KVec<(usize, Pinned)>);
 
-/// The first registered handler that can preserve `file`, and a reference on its module.
-///
-/// `can_preserve` runs without the registry lock (a handler may call the FLB API from it):
-/// the handlers are taken from the registry with a reference on each one's module, which
-/// keeps it valid after the registry lock is dropped.
-fn find_handler(luo: &Luo, file: &File) -> Result<(Handler, ModuleRef)> {
-    let handlers = {
-        let reg = luo.registry.lock();
-        let mut v = KVec::with_capacity(reg.handlers.len(), GFP_KERNEL)?;
-        for e in reg.handlers.iter() {
-            // A handler whose module is going away preserves nothing.
-            if let Ok(module) = e.handler.module_get(ENOENT) {
-                v.push((e.handler, module), GFP_KERNEL)?;
+impl FinishFlbs {
+    fn new() -> Self {
+        Self(KVec::new())
+    }
+
+    /// Takes the FLBs now linked to `handler`, once per handler. A handler that is no longer
+    /// registered has none.
+    fn add(&mut self, core: &Core, handler: &Handler) -> Result {
+        if self.0.iter().any(|(h, _)| *h == handler.addr()) {
+            return Ok(());
+        }
+        let flbs = match core.registry.linked(handler, true) {
+            Ok(flbs) => flbs,
+            Err(e) if e == ENOENT => KVec::new(),
+            Err(e) => return Err(e),
+        };
+        self.0.push((handler.addr(), flbs), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Drops a finished file's incoming reference on each FLB linked to its handler, in
+    /// reverse order, as C does at finish.
+    fn file_finish(&self, core: &Core, handler: &Handler) {
+        if let Some((_, flbs)) = self.0.iter().find(|(h, _)| *h == handler.addr()) {
+            for (s, _) in flbs.iter().rev() {
+                s.put_incoming(&core.flbs);
             }
         }
-        v
-    };
-    handlers
-        .into_iter()
-        .find(|(h, _)| h.can_preserve(file))
-        .ok_or(ENOENT)
+    }
 }

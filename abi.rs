@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The fixed contracts as typed structs: the uAPI (`<uapi/linux/liveupdate.h>`, through
+//! `kernel::uapi`) and the "luo-v5" hand-over (`<linux/kho/abi/luo.h>` and
+//! `<linux/kho/abi/block.h>`, through `kernel::bindings`).
+//!
+//! Each C struct is wrapped in a `#[repr(transparent)]` type that is [`FromBytes`] and
+//! [`AsBytes`] (the structs have no padding, which the `const` assertions below check), so
+//! user memory and hand-over pages are read and written as whole structs, never through byte
+//! offsets. The limits of the format and the one fixed-string type for session names and
+//! compatible strings ([`FixedStr`]) are defined here, once.
+
+use core::{
+    mem::size_of,
+    ops::{
+        Deref,
+        DerefMut, //
+    },
+};
+
+use kernel::{
+    bindings,
+    page::PAGE_SIZE,
+    prelude::*,
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uapi,
+};
+
+/// Length of a session name field, NUL included.
+pub(crate) const NAME_LEN: usize = uapi::LIVEUPDATE_SESSION_NAME_LENGTH as usize;
+/// Length of a file handler's or FLB's compatible string field, NUL included.
+pub(crate) const COMPAT_LEN: usize = bindings::LIVEUPDATE_HNDL_COMPAT_LENGTH as usize;
+const _: () = assert!(COMPAT_LEN == bindings::LIVEUPDATE_FLB_COMPAT_LENGTH as usize);
+const _: () = assert!(NAME_LEN == bindings::LIVEUPDATE_SESSION_NAME_LENGTH as usize);
+
+/// The compatible string of the hand-over format, with its NUL.
+pub(crate) const COMPATIBLE: &[u8] = bindings::LUO_ABI_COMPATIBLE;
+
+/// The ioctl type of every LUO command.
+pub(crate) const IOCTL_TYPE: u32 = uapi::LIVEUPDATE_IOCTL_TYPE;
+/// First command number of `/dev/liveupdate`.
+pub(crate) const CMD_BASE: u32 = uapi::LIVEUPDATE_CMD_BASE;
+/// First command number of session fds.
+pub(crate) const SESSION_CMD_BASE: u32 = uapi::LIVEUPDATE_CMD_SESSION_BASE;
+/// Command numbers.
+pub(crate) const CMD_CREATE_SESSION: u32 = uapi::LIVEUPDATE_CMD_CREATE_SESSION;
+pub(crate) const CMD_RETRIEVE_SESSION: u32 = uapi::LIVEUPDATE_CMD_RETRIEVE_SESSION;
+pub(crate) const CMD_PRESERVE_FD: u32 = uapi::LIVEUPDATE_CMD_SESSION_PRESERVE_FD;
+pub(crate) const CMD_RETRIEVE_FD: u32 = uapi::LIVEUPDATE_CMD_SESSION_RETRIEVE_FD;
+pub(crate) const CMD_FINISH: u32 = uapi::LIVEUPDATE_CMD_SESSION_FINISH;
+pub(crate) const CMD_GET_NAME: u32 = uapi::LIVEUPDATE_CMD_SESSION_GET_NAME;
+
+/// A fixed-size, NUL-padded string field: session names (`N` = [`NAME_LEN`]) and compatible
+/// strings (`N` = [`COMPAT_LEN`]).
+///
+/// # Invariants
+///
+/// At most `N - 1` non-NUL bytes, then zeroes up to `N`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct FixedStr<const N: usize>([u8; N]);
+
+/// A session name.
+pub(crate) type Name = FixedStr<NAME_LEN>;
+/// A file handler's or FLB's compatible string.
+pub(crate) type Compat = FixedStr<COMPAT_LEN>;
+
+impl<const N: usize> FixedStr<N> {
+    /// Validates a field from user space or from the previous kernel: a NUL must end it within
+    /// the field and it must not be empty. Bytes after the NUL are ignored.
+    pub(crate) fn parse(raw: &[u8]) -> Result<Self> {
+        let len = match raw.iter().take(N).position(|&b| b == 0) {
+            Some(len) if len > 0 => len,
+            _ => return Err(EINVAL),
+        };
+        Ok(Self::truncated(&raw[..len]))
+    }
+
+    /// A copy of `s` (a string of ours, or one a C caller registered), cut at its first NUL
+    /// and at `N - 1` bytes.
+    pub(crate) fn truncated(s: &[u8]) -> Self {
+        let len = s.iter().position(|&b| b == 0).unwrap_or(s.len()).min(N - 1);
+        let mut bytes = [0u8; N];
+        bytes[..len].copy_from_slice(&s[..len]);
+        // INVARIANT: `len < N` bytes without a NUL, zeroes after them.
+        Self(bytes)
+    }
+
+    /// The string without its NUL.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(N);
+        &self.0[..len]
+    }
+
+    /// The whole field, NUL padding included.
+    pub(crate) fn field(&self) -> &[u8; N] {
+        &self.0
+    }
+}
+
+/// Wraps a C struct of integers and byte arrays without padding (its size is asserted to be
+/// the sum of its fields' sizes) as a [`FromBytes`] and [`AsBytes`] type.
+macro_rules! wire {
+    ($(#[$meta:meta])* $name:ident = $c:ty, size $size:expr) => {
+        $(#[$meta])*
+        #[repr(transparent)]
+        #[derive(Default)]
+        pub(crate) struct $name(pub(crate) $c);
+
+        const _: () = assert!(size_of::<$c>() == $size);
+
+        // SAFETY: The struct holds only integers and arrays of integers and has no padding
+        // (its size is the sum of its fields', asserted above): any bytes are a valid value.
+        unsafe impl FromBytes for $name {}
+
+        // SAFETY: No padding (asserted above), so every byte of a value is initialized.
+        unsafe impl AsBytes for $name {}
+
+        impl Deref for $name {
+            type Target = $c;
+
+            fn deref(&self) -> &$c {
+                &self.0
+            }
+        }
+
+        impl DerefMut for $name {
+            fn deref_mut(&mut self) -> &mut $c {
+                &mut self.0
+            }
+        }
+    };
+}
+
+// uAPI command structs: `u32 size` first, then the command's fields.
+wire!(
+    /// `struct liveupdate_ioctl_create_session`.
+    CreateSession = uapi::liveupdate_ioctl_create_session, size 4 + 4 + NAME_LEN
+);
+wire!(
+    /// `struct liveupdate_ioctl_retrieve_session`.
+    RetrieveSession = uapi::liveupdate_ioctl_retrieve_session, size 4 + 4 + NAME_LEN
+);
+wire!(
+    /// `struct liveupdate_session_preserve_fd`.
+    PreserveFd = uapi::liveupdate_session_preserve_fd, size 4 + 4 + 8
+);
+wire!(
+    /// `struct liveupdate_session_retrieve_fd`.
+    RetrieveFd = uapi::liveupdate_session_retrieve_fd, size 4 + 4 + 8
+);
+wire!(
+    /// `struct liveupdate_session_finish`.
+    Finish = uapi::liveupdate_session_finish, size 4 + 4
+);
+wire!(
+    /// `struct liveupdate_session_get_name`.
+    GetName = uapi::liveupdate_session_get_name, size 4 + 4 + NAME_LEN
+);
+
+// The hand-over ("luo-v5"; the luo structs are `__packed`).
+wire!(
+    /// `struct luo_ser`: the root, LUO's KHO subtree.
+    RootSer = bindings::luo_ser, size 8 + 8 + 8 + 8
+);
+wire!(
+    /// `struct kho_block_header_ser`: the header of a one-page block of a chain.
+    BlockHeader = bindings::kho_block_header_ser, size 8 + 8
+);
+wire!(
+    /// `struct luo_session_ser`.
+    SessionSer = bindings::luo_session_ser, size NAME_LEN + 8 + 8
+);
+wire!(
+    /// `struct luo_file_ser`.
+    FileSer = bindings::luo_file_ser, size COMPAT_LEN + 8 + 8
+);
+wire!(
+    /// `struct luo_flb_header_ser`: the header of the FLB page.
+    FlbHeader = bindings::luo_flb_header_ser, size 8 + 8
+);
+wire!(
+    /// `struct luo_flb_ser`.
+    FlbSer = bindings::luo_flb_ser, size COMPAT_LEN + 8 + 8
+);
+
+// The kernel's `c_char` is `u8` (it builds with -funsigned-char), so the luo-v5 structs' `char`
+// arrays are byte arrays.
+
+impl RootSer {
+    /// The root: "luo-v5", the live update number and the two chains' heads.
+    pub(crate) fn new(liveupdate_num: u64, sessions_pa: u64, flbs_pa: u64) -> Self {
+        let mut compatible = [0u8; 8];
+        compatible[..COMPATIBLE.len()].copy_from_slice(COMPATIBLE);
+        Self(bindings::luo_ser {
+            compatible,
+            liveupdate_num,
+            sessions_pa,
+            flbs_pa,
+        })
+    }
+}
+
+impl BlockHeader {
+    pub(crate) fn new(next: u64, count: u64) -> Self {
+        Self(bindings::kho_block_header_ser { next, count })
+    }
+}
+
+impl SessionSer {
+    /// A session whose files are the `count` entries of the chain at `files`.
+    pub(crate) fn new(name: &Name, files: u64, count: u64) -> Self {
+        Self(bindings::luo_session_ser {
+            name: *name.field(),
+            file_set_ser: bindings::luo_file_set_ser { files, count },
+        })
+    }
+}
+
+impl FileSer {
+    pub(crate) fn new(compatible: &Compat, data: u64, token: u64) -> Self {
+        Self(bindings::luo_file_ser {
+            compatible: *compatible.field(),
+            data,
+            token,
+        })
+    }
+}
+
+impl FlbHeader {
+    /// The header of the FLB page (one page) with `count` entries.
+    pub(crate) fn new(count: u64) -> Self {
+        Self(bindings::luo_flb_header_ser { pgcnt: 1, count })
+    }
+}
+
+impl FlbSer {
+    pub(crate) fn new(name: &Compat, data: u64, count: u64) -> Self {
+        Self(bindings::luo_flb_ser {
+            name: *name.field(),
+            data,
+            count,
+        })
+    }
+}
+
+/// An entry of a block chain.
+pub(crate) trait Entry: FromBytes + AsBytes + Default {
+    /// Entries in one block.
+    const PER_BLOCK: usize = (PAGE_SIZE - size_of::<BlockHeader>()) / size_of::<Self>();
+}
+
+impl Entry for SessionSer {}
+impl Entry for FileSer {}
+
+/// Most blocks in one chain (the C implementation's `KHO_MAX_BLOCKS`).
+pub(crate) const MAX_BLOCKS: usize = 10000;
+/// Most sessions the format can carry.
+pub(crate) const MAX_SESSIONS: usize = MAX_BLOCKS * SessionSer::PER_BLOCK;
+/// Most files of one session the format can carry.
+pub(crate) const MAX_FILES: usize = MAX_BLOCKS * FileSer::PER_BLOCK;
+/// Most FLB entries in the FLB page (the C implementation's `LUO_FLB_MAX`).
+pub(crate) const MAX_FLBS: usize = (PAGE_SIZE - size_of::<FlbHeader>()) / size_of::<FlbSer>();
+/// The most an FLB's count can be: it counts files and references, objects in memory.
+pub(crate) const FLB_COUNT_MAX: u64 = 1 << 32;
+
+#[cfg(CONFIG_LIVEUPDATE_RUST_KUNIT_TEST)]
+#[kernel::macros::kunit_tests(liveupdate_rust_session)]
+mod tests {
+    use super::*;
+
+    fn field(s: &[u8]) -> [u8; NAME_LEN] {
+        let mut f = [0u8; NAME_LEN];
+        f[..s.len()].copy_from_slice(s);
+        f
+    }
+
+    #[test]
+    fn names_need_a_nul_and_a_byte() {
+        assert!(Name::parse(&field(b"")).is_err());
+        assert!(Name::parse(&[b'X'; NAME_LEN]).is_err());
+        assert!(Name::parse(&field(&[b'a'; 63])).is_ok());
+        assert_eq!(Name::parse(&field(b"abc")).unwrap().as_bytes(), b"abc");
+    }
+
+    #[test]
+    fn bytes_after_the_nul_are_ignored() {
+        let mut f = field(b"abc");
+        f[10] = b'z';
+        assert!(Name::parse(&f).unwrap() == Name::parse(&field(b"abc")).unwrap());
+    }
+
+    #[test]
+    fn copies_are_cut_to_fit() {
+        assert_eq!(
+            Compat::truncated(&[b'c'; 60]).as_bytes().len(),
+            COMPAT_LEN - 1
+        );
+        assert_eq!(Compat::truncated(b"ab\0cd").as_bytes(), b"ab");
+        assert_eq!(Compat::truncated(b"").as_bytes(), b"");
+    }
+}

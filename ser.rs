@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The "luo-v5" hand-over format: writing it at reboot, validating and reading it at boot.
+//!
+//! Layout (the structs of [`crate::abi`], native endian):
+//!
+//! ```text
+//! root (RootSer, the "LUO" subtree): compatible "luo-v5", liveupdate_num, sessions_pa, flbs_pa
+//! sessions_pa -> [BlockHeader {next, count}][SessionSer x count] -> next ...
+//!   SessionSer.file_set_ser.files -> [BlockHeader][FileSer x count] -> next ...
+//! flbs_pa     -> [FlbHeader {pgcnt = 1, count}][FlbSer x count]
+//! ```
+//!
+//! Every block is one page with 1..=[`Entry::PER_BLOCK`] entries; a chain has at most
+//! [`MAX_BLOCKS`] blocks. The writer never emits an empty block. The reader trusts nothing:
+//! every address must be a page the previous kernel preserved (KHO checks it), chains may not
+//! loop or grow past [`MAX_BLOCKS`], counts must fit their pages and add up, strings must be
+//! terminated, names and tokens unique. Anything else is refused as a whole, with a log line,
+//! and the kernel boots without incoming sessions.
+
+use core::{
+    marker::PhantomData,
+    mem::size_of, //
+};
+
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::atomic::Atomic,
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+};
+
+use crate::{
+    abi::{
+        BlockHeader,
+        Compat,
+        Entry,
+        FileSer,
+        FlbHeader,
+        FlbSer,
+        Name,
+        RootSer,
+        SessionSer,
+        COMPATIBLE,
+        FLB_COUNT_MAX,
+        MAX_BLOCKS,
+        MAX_FILES,
+        MAX_FLBS, //
+    },
+    kho,
+};
+
+/// Size of a block header.
+const HDR: usize = size_of::<BlockHeader>();
+/// Size of the root.
+pub(crate) const ROOT: usize = size_of::<RootSer>();
+
+/// A `T` read from `b` at `off`, if it fits.
+fn read<T: FromBytes>(b: &[u8], off: usize) -> Option<T> {
+    T::from_bytes_copy(b.get(off..off.checked_add(size_of::<T>())?)?)
+}
+
+/// Writes `v` into `b` at `off` (within the page: offsets come from the format's constants).
+fn write<T: AsBytes>(b: &mut [u8], off: usize, v: &T) {
+    let bytes = v.as_bytes();
+    if let Some(dst) = b.get_mut(off..off + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+/// Offset of entry `i` of a block of `E`.
+const fn entry_off<E: Entry>(i: usize) -> usize {
+    HDR + i * size_of::<E>()
+}
+
+/// Offset of FLB entry `i` in the FLB page.
+const fn flb_off(i: usize) -> usize {
+    size_of::<FlbHeader>() + i * size_of::<FlbSer>()
+}
+
+/// A file of an incoming session, as the previous kernel recorded it.
+pub(crate) struct InFile {
+    pub(crate) compatible: Compat,
+    pub(crate) data: u64,
+    pub(crate) token: u64,
+}
+
+/// An incoming session; its tokens are unique.
+pub(crate) struct InSession {
+    pub(crate) name: Name,
+    pub(crate) files: KVVec<InFile>,
+}
+
+/// An FLB of the previous kernel.
+pub(crate) struct InFlb {
+    pub(crate) name: Compat,
+    pub(crate) data: u64,
+    pub(crate) count: u64,
+    /// Its object was retrieved (or its retrieve was tried) in this boot.
+    pub(crate) taken: Atomic<bool>,
+}
+
+/// A validated hand-over.
+///
+/// # Invariants
+///
+/// Session names are unique, tokens are unique within each session, FLB names are unique.
+pub(crate) struct HandOver {
+    pub(crate) liveupdate_num: u64,
+    pub(crate) sessions: KVVec<InSession>,
+    pub(crate) flbs: KVec<InFlb>,
+    /// The pages it was read from, sorted, each once: given back once its sessions are gone.
+    pub(crate) pages: KVVec<u64>,
+}
+
+/// Where the reader gets the previous kernel's pages from: KHO in the kernel, a table in the
+/// KUnit tests.
+pub(crate) trait PageSource {
+    /// The bytes of the page at `pa`; fails unless it is a page the previous kernel preserved.
+    /// Reading a page takes nothing from anybody.
+    fn page(&mut self, pa: u64) -> Result<&[u8]>;
+}
+
+/// What made a hand-over invalid, for the log.
+pub(crate) struct Invalid(pub(crate) &'static str, pub(crate) Error);
+
+type PResult<T> = core::result::Result<T, Invalid>;
+
+fn bad<T>(why: &'static str) -> PResult<T> {
+    Err(Invalid(why, EINVAL))
+}
+
+fn oom(e: impl Into<Error>) -> Invalid {
+    Invalid("out of memory", e.into())
+}
+
+/// Walks a block chain of `E`, calling `f` on each entry in order, and records each block's
+/// address in `pages`. Returns the number of entries. A chain that loops ends at
+/// [`MAX_BLOCKS`]; a page used twice anywhere is caught by [`parse`] afterwards.
+fn walk<S: PageSource, E: Entry>(
+    src: &mut S,
+    pages: &mut KVVec<u64>,
+    head: u64,
+    mut f: impl FnMut(&E) -> PResult<()>,
+) -> PResult<u64> {
+    let mut pa = head;
+    let mut blocks = 0;
+    let mut total = 0u64;
+    // Brent's cycle detection: a chain that loops is caught within twice its length, with
+    // no memory.
+    let (mut mark, mut power, mut lap) = (0u64, 1usize, 0usize);
+    while pa != 0 {
+        blocks += 1;
+        if blocks > MAX_BLOCKS {
+            return bad("a block chain is longer than 10000 blocks");
+        }
+        if pa == mark {
+            return bad("a block chain loops");
+        }
+        lap += 1;
+        if lap == power {
+            (mark, power, lap) = (pa, power * 2, 0);
+        }
+        if pa % PAGE_SIZE as u64 != 0 {
+            return bad("a block address is not page-aligned");
+        }
+        pages.push(pa, GFP_KERNEL).map_err(oom)?;
+        let page = src
+            .page(pa)
+            .map_err(|e| Invalid("a block is not a page the previous kernel preserved", e))?;
+        let Some(hdr) = read::<BlockHeader>(page, 0).filter(|_| page.len() >= PAGE_SIZE) else {
+            return bad("a block is shorter than a page");
+        };
+        // The C writer can leave one empty block at the end of the session chain; it carries
+        // nothing, so it is accepted (the C reader refuses it and panics).
+        if hdr.count > E::PER_BLOCK as u64 {
+            return bad("a block's entry count does not fit its page");
+        }
+        for i in 0..hdr.count as usize {
+            let Some(e) = read::<E>(page, entry_off::<E>(i)) else {
+                return bad("a block's entry count does not fit its page");
+            };
+            f(&e)?;
+        }
+        total += hdr.count;
+        pa = hdr.next;
+    }
+    Ok(total)
+}
+
+/// Reads and validates a whole hand-over whose root (a `root_len`-byte blob) is the page at
+/// `root_pa`. Every page it uses is in [`HandOver::pages`], each once.
+pub(crate) fn parse<S: PageSource>(
+    src: &mut S,
+    root_pa: u64,
+    root_len: usize,
+) -> PResult<HandOver> {
+    let mut pages: KVVec<u64> = KVVec::new();
+    pages.push(root_pa, GFP_KERNEL).map_err(oom)?;
+    let root = {
+        let page = src.page(root_pa).map_err(|e| {
+            Invalid(
+                "the LUO root is not a page the previous kernel preserved",
+                e,
+            )
+        })?;
+        match read::<RootSer>(page, 0) {
+            Some(root) if root_len >= ROOT => root,
+            _ => return bad("the LUO root is too small"),
+        }
+    };
+    if root.compatible.get(..COMPATIBLE.len()) != Some(COMPATIBLE) {
+        return bad("the LUO root is not \"luo-v5\"");
+    }
+    let liveupdate_num = root.liveupdate_num;
+    if liveupdate_num.checked_add(1).is_none() {
+        return bad("the live update number is at its maximum");
+    }
+    let (sessions_pa, flbs_pa) = (root.sessions_pa, root.flbs_pa);
+
+    // Sessions first, with their file chains' addresses; the file chains are walked after,
+    // so that no two pages are borrowed from `src` at once.
+    let mut heads: KVVec<(Name, u64, u64)> = KVVec::new();
+    walk(src, &mut pages, sessions_pa, |e: &SessionSer| {
+        let Ok(name) = Name::parse(&e.name) else {
+            return bad("a session name is empty or not terminated");
+        };
+        let (files, count) = (e.file_set_ser.files, e.file_set_ser.count);
+        if (files == 0) != (count == 0) || count > MAX_FILES as u64 {
+            return bad("a session's file count does not match its file chain");
+        }
+        heads.push((name, files, count), GFP_KERNEL).map_err(oom)?;
+        Ok(())
+    })?;
+
+    // Uniqueness by sorting: one allocation, O(n log n).
+    let mut names = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
+    for (name, _, _) in heads.iter() {
+        names.push(name, GFP_KERNEL).map_err(oom)?;
+    }
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return bad("two sessions have the same name");
+    }
+    drop(names);
+
+    let mut sessions = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
+    let mut tokens: KVVec<u64> = KVVec::new();
+    for (name, files_pa, count) in heads.iter() {
+        // The count is checked against the chain as it is read: not trusted for memory.
+        let mut files = KVVec::with_capacity((*count as usize).min(FileSer::PER_BLOCK), GFP_KERNEL)
+            .map_err(oom)?;
+        let n = walk(src, &mut pages, *files_pa, |e: &FileSer| {
+            let Ok(compatible) = Compat::parse(&e.compatible) else {
+                return bad("a file's handler name is empty or not terminated");
+            };
+            if files.len() as u64 >= *count {
+                return bad("a session's file chain holds more files than its count");
+            }
+            files
+                .push(
+                    InFile {
+                        compatible,
+                        data: e.data,
+                        token: e.token,
+                    },
+                    GFP_KERNEL,
+                )
+                .map_err(oom)
+        })?;
+        if n != *count {
+            return bad("a session's file chain holds fewer files than its count");
+        }
+        tokens.clear();
+        tokens.reserve(files.len(), GFP_KERNEL).map_err(oom)?;
+        for f in files.iter() {
+            tokens.push(f.token, GFP_KERNEL).map_err(oom)?;
+        }
+        tokens.sort_unstable();
+        if tokens.windows(2).any(|w| w[0] == w[1]) {
+            return bad("two files of a session have the same token");
+        }
+        sessions
+            .push(InSession { name: *name, files }, GFP_KERNEL)
+            .map_err(oom)?;
+    }
+
+    let mut flbs = KVec::new();
+    if flbs_pa != 0 {
+        pages.push(flbs_pa, GFP_KERNEL).map_err(oom)?;
+        let page = src.page(flbs_pa).map_err(|e| {
+            Invalid(
+                "the FLB page is not a page the previous kernel preserved",
+                e,
+            )
+        })?;
+        let Some(hdr) = read::<FlbHeader>(page, 0).filter(|_| page.len() >= PAGE_SIZE) else {
+            return bad("the FLB page is shorter than a page");
+        };
+        if hdr.pgcnt != 1 {
+            return bad("the FLB page count is not 1");
+        }
+        if hdr.count > MAX_FLBS as u64 {
+            return bad("the FLB count does not fit the FLB page");
+        }
+        for i in 0..hdr.count as usize {
+            let Some(e) = read::<FlbSer>(page, flb_off(i)) else {
+                return bad("the FLB count does not fit the FLB page");
+            };
+            let name = Compat::parse(&e.name)
+                .map_err(|_| Invalid("an FLB name is empty or not terminated", EINVAL))?;
+            if flbs.iter().any(|f: &InFlb| f.name == name) {
+                return bad("two FLBs have the same name");
+            }
+            let count = e.count;
+            if count == 0 || count > FLB_COUNT_MAX {
+                return bad("an FLB count is 0 or impossibly large");
+            }
+            flbs.push(
+                InFlb {
+                    name,
+                    data: e.data,
+                    count,
+                    taken: Atomic::new(false),
+                },
+                GFP_KERNEL,
+            )
+            .map_err(oom)?;
+        }
+    }
+
+    // No page twice (a block in two chains, the FLB page or the root also a block), and no
+    // page that a file's or an FLB's data names: those belong to their handlers.
+    pages.sort_unstable();
+    if pages.windows(2).any(|w| w[0] == w[1]) {
+        return bad("a page of the hand-over is used twice");
+    }
+    let owned = |pa: u64| pages.binary_search(&(pa & !(PAGE_SIZE as u64 - 1))).is_ok();
+    if sessions
+        .iter()
+        .flat_map(|s| s.files.iter())
+        .any(|f| owned(f.data))
+        || flbs.iter().any(|f: &InFlb| owned(f.data))
+    {
+        return bad("a page of the hand-over is also a file's or an FLB's data");
+    }
+
+    // INVARIANT: Names, tokens and FLB names were checked for uniqueness above.
+    Ok(HandOver {
+        liveupdate_num,
+        sessions,
+        flbs,
+        pages,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+/// Pages the writer can allocate: KHO pages in the kernel, plain pages in the KUnit tests.
+pub(crate) trait OutMem: Sized {
+    fn alloc() -> Result<Self>;
+    fn bytes(&mut self) -> &mut [u8];
+    fn pa(&self) -> u64;
+}
+
+impl OutMem for kho::OutPage {
+    fn alloc() -> Result<Self> {
+        Self::new()
+    }
+    fn bytes(&mut self) -> &mut [u8] {
+        kho::OutPage::bytes(self)
+    }
+    fn pa(&self) -> u64 {
+        kho::OutPage::pa(self)
+    }
+}
+
+/// Pages a chain of `entries` entries of `E` needs.
+pub(crate) const fn pages_for<E: Entry>(entries: usize) -> usize {
+    entries.div_ceil(E::PER_BLOCK)
+}
+
+/// Grows or shrinks `pool` to the pages a chain of `entries` entries of `E` needs, so that
+/// reboot writes into pages allocated in advance (as the C core does) instead of allocating
+/// them while the machine waits. Growing can fail and then changes nothing.
+pub(crate) fn fit_pool<E: Entry, P: OutMem>(pool: &mut KVec<P>, entries: usize) -> Result {
+    let want = pages_for::<E>(entries);
+    while pool.len() > want {
+        pool.pop();
+    }
+    if pool.len() < want {
+        pool.reserve(want - pool.len(), GFP_KERNEL)?;
+        while pool.len() < want {
+            pool.push(P::alloc()?, GFP_KERNEL)?;
+        }
+    }
+    Ok(())
+}
+
+/// A block chain of `E` being written: never holds an empty block. It writes into pages
+/// reserved beforehand (see [`fit_pool`]) and allocates only if they run out. Dropping it
+/// frees its pages; a successful reboot keeps them where they were reserved with
+/// [`Chain::into_written`], a failed one takes them back zeroed with [`Chain::into_pages`].
+///
+/// # Invariants
+///
+/// `pages[..used]` are the chain's blocks, each linked to the next, the last one holding
+/// `in_last` entries; `pages[used..]` are zeroed spares.
+pub(crate) struct Chain<P: OutMem, E: Entry> {
+    pages: KVec<P>,
+    used: usize,
+    in_last: usize,
+    total: u64,
+    _entry: PhantomData<E>,
+}
+
+impl<P: OutMem, E: Entry> Chain<P, E> {
+    /// A chain that writes into `pages` (zeroed) before it allocates.
+    pub(crate) fn with_pages(pages: KVec<P>) -> Self {
+        // INVARIANT: No page is used yet; the caller passes zeroed pages.
+        Self {
+            pages,
+            used: 0,
+            in_last: 0,
+            total: 0,
+            _entry: PhantomData,
+        }
+    }
+
+    /// Appends an entry, in the next page if the last one is full.
+    pub(crate) fn push(&mut self, entry: &E) -> Result {
+        if self.used == 0 || self.in_last == E::PER_BLOCK {
+            if self.used == MAX_BLOCKS {
+                return Err(ENOSPC);
+            }
+            if self.used == self.pages.len() {
+                self.pages.reserve(1, GFP_KERNEL)?;
+                self.pages.push(P::alloc()?, GFP_KERNEL)?;
+            }
+            let pa = self.pages[self.used].pa();
+            if let Some(prev) = self.used.checked_sub(1) {
+                let count = E::PER_BLOCK as u64;
+                write(self.pages[prev].bytes(), 0, &block_header(pa, count));
+            }
+            // INVARIANT: The new block is linked from the previous one and still empty.
+            self.used += 1;
+            self.in_last = 0;
+        }
+        let i = self.in_last;
+        self.in_last += 1;
+        self.total += 1;
+        let page = self.pages[self.used - 1].bytes();
+        write(page, 0, &block_header(0, (i + 1) as u64));
+        write(page, entry_off::<E>(i), entry);
+        Ok(())
+    }
+
+    /// The bytes of the first block, if any (for fault injection).
+    pub(crate) fn first_block(&mut self) -> Option<(&mut [u8], u64)> {
+        if self.used == 0 {
+            return None;
+        }
+        let page = self.pages.first_mut()?;
+        let pa = page.pa();
+        Some((page.bytes(), pa))
+    }
+
+    /// Physical address of the first block, 0 for an empty chain.
+    pub(crate) fn head(&self) -> u64 {
+        if self.used == 0 {
+            return 0;
+        }
+        self.pages.first().map_or(0, |p| p.pa())
+    }
+
+    /// All pages, the chain written in them: they are the hand-over now, and must stay
+    /// allocated and preserved until the kexec (see `reboot::serialize`).
+    pub(crate) fn into_written(self) -> KVec<P> {
+        self.pages
+    }
+
+    /// All pages back, zeroed, for another attempt.
+    pub(crate) fn into_pages(self) -> KVec<P> {
+        let used = self.used;
+        let mut pages = self.pages;
+        for p in pages.iter_mut().take(used) {
+            p.bytes().fill(0);
+        }
+        pages
+    }
+}
+
+/// A block header.
+fn block_header(next: u64, count: u64) -> BlockHeader {
+    BlockHeader::new(next, count)
+}
+
+/// A file entry.
+pub(crate) fn file_entry(compatible: &[u8], data: u64, token: u64) -> FileSer {
+    FileSer::new(&Compat::truncated(compatible), data, token)
+}
+
+/// A session entry whose files are `files`.
+pub(crate) fn session_entry<P: OutMem>(name: &Name, files: &Chain<P, FileSer>) -> SessionSer {
+    SessionSer::new(name, files.head(), files.total)
+}
+
+/// Writes the root: compatible string, update number, no sessions, the FLB page.
+pub(crate) fn write_root(root: &mut [u8], liveupdate_num: u64, flbs_pa: u64) {
+    write(root, 0, &RootSer::new(liveupdate_num, 0, flbs_pa));
+}
+
+/// The root as written.
+fn root_of(root: &[u8]) -> RootSer {
+    read::<RootSer>(root, 0).unwrap_or_default()
+}
+
+/// Sets the root's session chain.
+pub(crate) fn set_root_sessions(root: &mut [u8], sessions_pa: u64) {
+    let r = root_of(root);
+    write(
+        root,
+        0,
+        &RootSer::new(r.liveupdate_num, sessions_pa, r.flbs_pa),
+    );
+}
+
+/// Initializes an empty FLB page.
+pub(crate) fn init_flb_page(page: &mut [u8]) {
+    page.fill(0);
+    set_flb_header(page, 0);
+}
+
+fn set_flb_header(page: &mut [u8], count: u64) {
+    write(page, 0, &FlbHeader::new(count));
+}
+
+/// Writes FLB record `index` (name, data, count) into the FLB page; `index < MAX_FLBS`.
+pub(crate) fn write_flb(page: &mut [u8], index: usize, name: &[u8], data: u64, count: u64) {
+    if index >= MAX_FLBS {
+        return;
+    }
+    let e = FlbSer::new(&Compat::truncated(name), data, count);
+    write(page, flb_off(index), &e);
+}
+
+/// Sets the number of FLB records in the FLB page.
+pub(crate) fn set_flb_count(page: &mut [u8], count: usize) {
+    set_flb_header(page, count.min(MAX_FLBS) as u64);
+}
+
+#[path = "ser_damage.rs"]
+mod damage;
+pub(crate) use damage::damage;
+
+#[cfg(CONFIG_LIVEUPDATE_RUST_KUNIT_TEST)]
+#[path = "ser_tests.rs"]
+mod tests;

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the hand-over reader: a valid hand-over is read whole, every kind of damage
+//! is refused.
+
+use kernel::macros::kunit_tests;
+
+#[kunit_tests(liveupdate_rust_handover)]
+mod handover {
+    use crate::{
+        abi::{
+            BlockHeader,
+            Entry,
+            FileSer,
+            FlbHeader,
+            FlbSer,
+            SessionSer,
+            MAX_FLBS,
+            NAME_LEN, //
+        },
+        ser::*,
+    };
+    use core::mem::size_of;
+    use kernel::{
+        page::PAGE_SIZE,
+        transmute::{
+            AsBytes,
+            FromBytes, //
+        },
+    };
+
+    /// Pages by fake physical address, read in place like KHO's preserved pages.
+    struct Fake {
+        pages: KVec<(u64, KVec<u8>)>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            let mut f = Self { pages: KVec::new() };
+            f.add(ROOT_PA);
+            f
+        }
+
+        /// Adds a zeroed page at `pa` and returns it.
+        fn add(&mut self, pa: u64) -> &mut [u8] {
+            let mut v = KVec::new();
+            v.extend_with(PAGE_SIZE, 0u8, GFP_KERNEL).unwrap();
+            self.pages.push((pa, v), GFP_KERNEL).unwrap();
+            let last = self.pages.len() - 1;
+            &mut self.pages[last].1
+        }
+
+        /// Page number `i` (in the order added).
+        fn at(&mut self, i: usize) -> &mut [u8] {
+            &mut self.pages[i].1
+        }
+    }
+
+    impl PageSource for Fake {
+        fn page(&mut self, pa: u64) -> Result<&[u8]> {
+            self.pages
+                .iter()
+                .find(|(p, _)| *p == pa)
+                .map(|(_, v)| &v[..])
+                .ok_or(EINVAL)
+        }
+    }
+
+    const ROOT_PA: u64 = 0x8000;
+    const SESS: u64 = 0x10000;
+    const FILES: u64 = 0x20000;
+    const FLBS: u64 = 0x30000;
+    const HDR: usize = size_of::<BlockHeader>();
+    const FLB_HDR: usize = size_of::<FlbHeader>();
+
+    fn get<T: FromBytes>(b: &[u8], off: usize) -> T {
+        T::from_bytes_copy(&b[off..off + size_of::<T>()]).unwrap()
+    }
+
+    fn put<T: AsBytes>(b: &mut [u8], off: usize, v: &T) {
+        b[off..off + size_of::<T>()].copy_from_slice(v.as_bytes());
+    }
+
+    /// Changes a `T` in `b` at `off`.
+    fn edit<T: FromBytes + AsBytes>(b: &mut [u8], off: usize, f: impl FnOnce(&mut T)) {
+        let mut v = get::<T>(b, off);
+        f(&mut v);
+        put(b, off, &v);
+    }
+
+    fn header(b: &mut [u8], f: impl FnOnce(&mut BlockHeader)) {
+        edit(b, 0, f)
+    }
+
+    fn session_off(i: usize) -> usize {
+        HDR + i * size_of::<SessionSer>()
+    }
+
+    fn file_off(i: usize) -> usize {
+        HDR + i * size_of::<FileSer>()
+    }
+
+    fn flb_off(i: usize) -> usize {
+        FLB_HDR + i * size_of::<FlbSer>()
+    }
+
+    fn chars<const N: usize>(s: &[u8]) -> [u8; N] {
+        let mut a = [0u8; N];
+        a[..s.len()].copy_from_slice(s);
+        a
+    }
+
+    fn root(sessions: u64, flbs: u64) -> [u8; ROOT] {
+        let mut r = [0u8; ROOT];
+        write_root(&mut r, 41, flbs);
+        set_root_sessions(&mut r, sessions);
+        r
+    }
+
+    fn session(page: &mut [u8], i: usize, name: &[u8], files: u64, count: u64) {
+        edit(page, session_off(i), |s: &mut SessionSer| {
+            s.name = chars(name);
+            s.file_set_ser.files = files;
+            s.file_set_ser.count = count;
+        });
+    }
+
+    fn file(page: &mut [u8], i: usize, compat: &[u8], data: u64, token: u64) {
+        edit(page, file_off(i), |f: &mut FileSer| {
+            f.compatible = chars(compat);
+            f.data = data;
+            f.token = token;
+        });
+    }
+
+    /// A valid hand-over: "a" with two files, "b" empty, two FLBs.
+    fn valid() -> Fake {
+        let mut f = Fake::new();
+        let p = f.add(SESS);
+        header(p, |h| h.count = 2);
+        session(p, 0, b"a", FILES, 2);
+        session(p, 1, b"b", 0, 0);
+        let p = f.add(FILES);
+        header(p, |h| h.count = 2);
+        file(p, 0, b"memfd-v2", 7, 100);
+        file(p, 1, b"memfd-v2", 8, 200);
+        let p = f.add(FLBS);
+        init_flb_page(p);
+        write_flb(p, 0, b"flb-0", 0xfeed, 3);
+        write_flb(p, 1, b"flb-1", 0xbeef, 1);
+        set_flb_count(p, 2);
+        f
+    }
+
+    /// Parses `f` with root `r` (of `r.len()` bytes) at `ROOT_PA`.
+    fn parse_with(f: &mut Fake, r: &[u8]) -> core::result::Result<HandOver, Invalid> {
+        f.pages[0].1[..r.len()].copy_from_slice(r);
+        parse(f, ROOT_PA, r.len())
+    }
+
+    fn rejects(mut f: Fake, r: &[u8]) -> bool {
+        parse_with(&mut f, r).is_err()
+    }
+
+    #[test]
+    fn a_valid_hand_over_is_read_whole() {
+        let mut f = valid();
+        let r = root(SESS, FLBS);
+        let h = parse_with(&mut f, &r).ok().unwrap();
+        assert_eq!(h.liveupdate_num, 41);
+        assert_eq!(&h.pages[..], &[ROOT_PA, SESS, FILES, FLBS]);
+        assert_eq!(h.sessions.len(), 2);
+        assert_eq!(h.sessions[0].name.as_bytes(), b"a");
+        assert_eq!(h.sessions[0].files.len(), 2);
+        assert_eq!(h.sessions[0].files[1].token, 200);
+        assert_eq!(h.sessions[0].files[1].data, 8);
+        assert_eq!(h.sessions[0].files[0].compatible.as_bytes(), b"memfd-v2");
+        assert_eq!(h.sessions[1].files.len(), 0);
+        assert_eq!(h.flbs.len(), 2);
+        assert_eq!(h.flbs[0].name.as_bytes(), b"flb-0");
+        assert_eq!(h.flbs[0].count, 3);
+    }
+
+    #[test]
+    fn no_sessions_and_no_flbs_is_valid() {
+        let mut f = Fake::new();
+        let r = root(0, 0);
+        let h = parse_with(&mut f, &r).ok().unwrap();
+        assert_eq!(h.sessions.len(), 0);
+        assert_eq!(h.flbs.len(), 0);
+    }
+
+    #[test]
+    fn a_truncated_root_is_rejected() {
+        let r = root(SESS, FLBS);
+        assert!(rejects(valid(), &r[..ROOT - 1]));
+        assert!(rejects(valid(), &r[..ROOT - 8]));
+    }
+
+    #[test]
+    fn a_foreign_compatible_is_rejected() {
+        let mut r = root(SESS, FLBS);
+        r[5] = b'4';
+        assert!(rejects(valid(), &r));
+        let mut r = root(SESS, FLBS);
+        r[6] = b'x';
+        assert!(rejects(valid(), &r));
+    }
+
+    #[test]
+    fn oversized_counts_are_rejected() {
+        let mut f = valid();
+        header(f.at(1), |h| h.count = SessionSer::PER_BLOCK as u64 + 1);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        header(f.at(2), |h| h.count = u64::MAX);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        edit(f.at(3), 0, |h: &mut FlbHeader| {
+            h.count = MAX_FLBS as u64 + 1
+        });
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn cyclic_chains_are_rejected() {
+        let mut f = valid();
+        header(f.at(1), |h| h.next = SESS);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        header(f.at(2), |h| h.next = FILES);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn out_of_range_addresses_are_rejected() {
+        assert!(rejects(valid(), &root(0x50000, FLBS)));
+        assert!(rejects(valid(), &root(SESS, 0x50000)));
+        assert!(rejects(valid(), &root(SESS + 8, FLBS)));
+        let mut f = valid();
+        header(f.at(1), |h| h.next = 0x123000);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        edit(f.at(1), session_off(0), |s: &mut SessionSer| {
+            s.file_set_ser.files = 0x77000
+        });
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn zero_count_blocks_carry_nothing() {
+        // The C writer can leave an empty block at the end of a chain: accepted.
+        let mut f = valid();
+        header(f.at(1), |h| h.next = 0x40000);
+        f.add(0x40000);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_ok());
+        // But an empty file chain cannot stand for a non-zero count.
+        let mut f = valid();
+        header(f.at(2), |h| h.count = 0);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn file_counts_must_add_up() {
+        for (i, count) in [(0, 3), (0, 1), (1, 1)] {
+            let mut f = valid();
+            edit(f.at(1), session_off(i), |s: &mut SessionSer| {
+                s.file_set_ser.count = count
+            });
+            assert!(rejects(f, &root(SESS, FLBS)));
+        }
+    }
+
+    #[test]
+    fn unterminated_and_empty_strings_are_rejected() {
+        let mut f = valid();
+        edit(f.at(1), session_off(0), |s: &mut SessionSer| {
+            s.name = [b'X'; NAME_LEN]
+        });
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        edit(f.at(1), session_off(0), |s: &mut SessionSer| s.name[0] = 0);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        edit(f.at(2), file_off(0), |e: &mut FileSer| {
+            e.compatible = chars(&[b'm'; 48])
+        });
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        edit(f.at(3), flb_off(0), |e: &mut FlbSer| {
+            e.name = chars(&[b'f'; 48])
+        });
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn duplicates_are_rejected() {
+        let mut f = valid();
+        edit(f.at(1), session_off(1), |s: &mut SessionSer| {
+            s.name[0] = b'a'
+        });
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        edit(f.at(2), file_off(1), |e: &mut FileSer| e.token = 100);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        edit(f.at(3), flb_off(1), |e: &mut FlbSer| e.name[4] = b'0');
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn a_page_used_twice_is_rejected() {
+        // A file chain that is also another session's.
+        let mut f = valid();
+        session(f.at(1), 1, b"b", FILES, 2);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        // The FLB page is a session block; the root is a block.
+        assert!(rejects(valid(), &root(SESS, SESS)));
+        let mut f = valid();
+        header(f.at(2), |h| h.next = ROOT_PA);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn a_page_that_is_a_handlers_data_is_rejected() {
+        let mut f = valid();
+        file(f.at(2), 1, b"memfd-v2", SESS + 0x10, 200);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        write_flb(f.at(3), 1, b"flb-1", FILES, 1);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn numbers_that_would_overflow_are_rejected() {
+        let mut r = root(SESS, FLBS);
+        edit(&mut r, 0, |r: &mut crate::abi::RootSer| {
+            r.liveupdate_num = u64::MAX
+        });
+        assert!(rejects(valid(), &r));
+        let mut f = valid();
+        write_flb(f.at(3), 1, b"flb-1", 0xbeef, u64::MAX);
+        assert!(rejects(f, &root(SESS, FLBS)));
+        let mut f = valid();
+        write_flb(f.at(3), 1, b"flb-1", 0xbeef, 0);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn the_flb_page_must_be_one_page() {
+        let mut f = valid();
+        edit(f.at(3), 0, |h: &mut FlbHeader| h.pgcnt = 2);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn capacities_match_the_c_implementation() {
+        assert_eq!(SessionSer::PER_BLOCK, 51);
+        assert_eq!(FileSer::PER_BLOCK, 63);
+        assert_eq!(MAX_FLBS, 63);
+        assert_eq!(ROOT, 32);
+    }
+
+    #[test]
+    fn the_writer_reads_back() {
+        // Two blocks of files: 64 entries do not fit one page.
+        let mut chain: Chain<Fake1, FileSer> = Chain::with_pages(KVec::new());
+        for t in 0..64u64 {
+            chain.push(&file_entry(b"memfd-v2", t + 1, t)).unwrap();
+        }
+        assert_eq!(pages_for::<FileSer>(64), 2);
+        let pages = chain.into_written();
+        assert_eq!(pages.len(), 2);
+        let h0: BlockHeader = get(&pages[0].0, 0);
+        let h1: BlockHeader = get(&pages[1].0, 0);
+        assert_eq!((h0.next, h0.count), (pages[1].1, 63));
+        assert_eq!((h1.next, h1.count), (0, 1));
+        let last: FileSer = get(&pages[1].0, file_off(0));
+        assert_eq!((last.data, last.token), (64, 63));
+    }
+
+    /// A writer page for [`the_writer_reads_back`]: bytes and a fake address.
+    struct Fake1(KVec<u8>, u64);
+
+    impl OutMem for Fake1 {
+        fn alloc() -> Result<Self> {
+            let mut v = KVec::new();
+            v.extend_with(PAGE_SIZE, 0u8, GFP_KERNEL)?;
+            // A unique address: the buffer's own.
+            let pa = v.as_ptr() as u64;
+            Ok(Self(v, pa))
+        }
+        fn bytes(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+        fn pa(&self) -> u64 {
+            self.1
+        }
+    }
+}

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Sessions, named groups of preserved files, and the live update state that holds them
+//! ([`Luo`]).
+//!
+//! Outgoing sessions are created with `LIVEUPDATE_IOCTL_CREATE_SESSION`, receive files with
+//! `LIVEUPDATE_SESSION_PRESERVE_FD` and are serialized at reboot; closing one unpreserves its
+//! files. Incoming sessions come from the previous kernel and are taken with
+//! `LIVEUPDATE_IOCTL_RETRIEVE_SESSION`; their files come back with
+//! `LIVEUPDATE_SESSION_RETRIEVE_FD` and are released with `LIVEUPDATE_SESSION_FINISH` (or by
+//! closing the session). The ioctls are in `ioctl`, reboot's serialization in `reboot`.
+//!
+//! Outgoing sessions are kept in creation order (the serialization order) and indexed by name,
+//! so creating, looking up and removing one costs O(log n), never a list walk.
+
+use kernel::{
+    new_mutex,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    str::BStr,
+    sync::{
+        atomic::Atomic,
+        Arc,
+        Mutex, //
+    },
+};
+
+use crate::{
+    abi::{
+        Name,
+        SessionSer,
+        MAX_SESSIONS, //
+    },
+    fault,
+    file::{
+        Core,
+        FileSet, //
+    },
+    gate::Gate,
+    kho,
+    ser::{
+        self,
+        HandOver,
+        InSession, //
+    },
+};
+
+/// The state of live update in this kernel. It exists only when live update is enabled.
+#[pin_data]
+pub(crate) struct Luo {
+    /// Every session, and the outgoing hand-over.
+    #[pin]
+    pub(crate) sessions: Mutex<Sessions>,
+    /// What every session's files share: handlers, FLBs, preserved ids.
+    #[pin]
+    pub(crate) core: Core,
+    /// `/dev/liveupdate` is open (it is single-open).
+    pub(crate) device_open: Atomic<bool>,
+    /// The validated hand-over of the previous kernel, if there was one (its FLB records are
+    /// in `core`).
+    handover: Option<HandOver>,
+    /// The incoming sessions were built from `handover`.
+    #[pin]
+    incoming_built: Mutex<bool>,
+    /// The pages of `handover`, until the sessions they described are gone.
+    #[pin]
+    handover_pages: Mutex<KVVec<u64>>,
+    /// Reboot's exclusion of ioctls and closes.
+    #[pin]
+    pub(crate) gate: Gate,
+    /// This kernel's live update number: the previous kernel's plus one.
+    pub(crate) liveupdate_num: u64,
+}
+
+impl Luo {
+    pub(crate) fn new(mut handover: Option<HandOver>) -> impl PinInit<Self> {
+        // The parser checked that the previous number has a successor.
+        let liveupdate_num = handover
+            .as_ref()
+            .map_or(0, |h| h.liveupdate_num)
+            .saturating_add(1);
+        let pages = handover
+            .as_mut()
+            .map_or_else(KVVec::new, |h| core::mem::take(&mut h.pages));
+        let flbs = handover.as_mut().map(|h| core::mem::take(&mut h.flbs));
+        pin_init!(Self {
+            sessions <- new_mutex!(Sessions::new(), "luo::sessions"),
+            core <- Core::new(flbs),
+            device_open: Atomic::new(false),
+            handover,
+            incoming_built <- new_mutex!(false, "luo::incoming_built"),
+            handover_pages <- new_mutex!(pages, "luo::handover_pages"),
+            gate <- Gate::new(),
+            liveupdate_num,
+        })
+    }
+
+    /// Gives the hand-over's pages back to the allocator once no incoming session is left
+    /// (the sessions' handlers have taken their own pages by then, so a page our records
+    /// shared with one by mistake is theirs, and is skipped).
+    fn release_handover_pages(&self) {
+        let built = *self.incoming_built.lock();
+        if !built || !self.sessions.lock().incoming.is_empty() {
+            return;
+        }
+        let pages = core::mem::take(&mut *self.handover_pages.lock());
+        for pa in pages.iter() {
+            kho::release(*pa);
+        }
+    }
+
+    /// Builds the incoming sessions on first use (every handler has registered by the first
+    /// open of `/dev/liveupdate`). A failure (out of memory) is returned to the opener and the
+    /// build is retried at the next open: sessions already built are kept, a partly built one
+    /// was dropped whole (dropping incoming records calls no handler), none is lost to a
+    /// transient failure.
+    pub(crate) fn build_incoming(&'static self) -> Result {
+        let mut built = self.incoming_built.lock();
+        if *built {
+            return Ok(());
+        }
+        if let Some(h) = self.handover.as_ref() {
+            self.add_incoming(h).inspect_err(|e| {
+                pr_err!(
+                    "failed to set up the incoming sessions (retried at the next open): {:?}\n",
+                    e
+                )
+            })?;
+        }
+        *built = true;
+        drop(built);
+        self.release_handover_pages();
+        Ok(())
+    }
+
+    /// Adds the sessions of `h` that are not incoming sessions yet.
+    fn add_incoming(&'static self, h: &HandOver) -> Result {
+        for s in h.sessions.iter() {
+            if self.sessions.lock().incoming.get(&s.name).is_some() {
+                continue;
+            }
+            if let Some(session) = self.incoming_session(s)? {
+                let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+                self.sessions
+                    .lock()
+                    .incoming
+                    .insert(node.into_node(session.name, session));
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
+    /// its files has no registered handler. Any other error (out of memory) is returned.
+    fn incoming_session(&'static self, s: &InSession) -> Result<Option<Arc<Session>>> {
+        let mut files = FileSet::new();
+        for f in s.files.iter() {
+            // Only a missing handler drops the session; running out of memory fails the
+            // build, which the next open retries.
+            let (handler, module) = match self.core.registry.handler_for(f.compatible.as_bytes()) {
+                Ok(found) => found,
+                Err(e) if e == ENOENT => {
+                    pr_err!(
+                        "session [{}] dropped: no registered handler for compatible '{}'\n",
+                        BStr::from_bytes(s.name.as_bytes()),
+                        BStr::from_bytes(f.compatible.as_bytes())
+                    );
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            files.push_incoming(handler, module, f.token, f.data)?;
+        }
+        Ok(Some(Arc::pin_init(
+            Session::new(self, s.name, Kind::Incoming, State::Waiting, files),
+            GFP_KERNEL,
+        )?))
+    }
+}
+
+/// Which side of a live update a session is on. Fixed when the session is made: a session fd
+/// never changes kind, so an op checked against it cannot find another kind later.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Created in this kernel, handed over at reboot.
+    Outgoing,
+    /// Handed over by the previous kernel.
+    Incoming,
+}
+
+/// Where a session is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Outgoing, not in the tables yet (its creation has not succeeded).
+    New,
+    /// Outgoing, in the tables; `seq` is its place in the creation order.
+    Listed {
+        /// Key in [`Sessions::outgoing`].
+        seq: u64,
+    },
+    /// Incoming, no session fd for it yet.
+    Waiting,
+    /// Incoming, a session fd exists for it.
+    Retrieved,
+    /// Closed: no longer in any table.
+    Gone,
+}
+
+/// The mutable part of a session.
+pub(crate) struct SessionInner {
+    pub(crate) state: State,
+    pub(crate) files: FileSet,
+}
+
+/// A session.
+#[pin_data]
+pub(crate) struct Session {
+    pub(crate) luo: &'static Luo,
+    pub(crate) name: Name,
+    pub(crate) kind: Kind,
+    #[pin]
+    pub(crate) inner: Mutex<SessionInner>,
+}
+
+impl Session {
+    fn new(
+        luo: &'static Luo,
+        name: Name,
+        kind: Kind,
+        state: State,
+        files: FileSet,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            luo,
+            name,
+            kind,
+            inner <- new_mutex!(SessionInner { state, files }, "luo_session::inner"),
+        })
+    }
+
+    /// A new outgoing session, not listed yet.
+    pub(crate) fn new_outgoing(luo: &'static Luo, name: Name) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            Self::new(luo, name, Kind::Outgoing, State::New, FileSet::new()),
+            GFP_KERNEL,
+        )
+    }
+}
+
+/// What the next kernel will find: the published root and the FLB page.
+pub(crate) struct Outgoing {
+    pub(crate) root: kho::Published,
+    pub(crate) flbs: kho::OutPage,
+}
+
+/// Every session of this kernel.
+pub(crate) struct Sessions {
+    next_seq: u64,
+    /// Outgoing sessions in creation order.
+    pub(crate) outgoing: RBTree<u64, Arc<Session>>,
+    /// Number of outgoing sessions.
+    pub(crate) n_outgoing: usize,
+    /// Names of outgoing sessions.
+    names: RBTree<Name, u64>,
+    /// Incoming sessions that were not closed yet.
+    pub(crate) incoming: RBTree<Name, Arc<Session>>,
+    /// The hand-over to the next kernel (set up at late boot).
+    pub(crate) out: Option<Outgoing>,
+    /// KHO pages for the session chain, allocated as sessions are created: reboot only
+    /// writes into them.
+    pub(crate) pool: KVec<kho::OutPage>,
+}
+
+/// Tree nodes for listing one outgoing session, allocated before its creation answers.
+pub(crate) struct ListNodes {
+    by_seq: RBTreeNodeReservation<u64, Arc<Session>>,
+    by_name: RBTreeNodeReservation<Name, u64>,
+}
+
+impl ListNodes {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            by_seq: RBTreeNodeReservation::new(GFP_KERNEL)?,
+            by_name: RBTreeNodeReservation::new(GFP_KERNEL)?,
+        })
+    }
+}
+
+impl Sessions {
+    fn new() -> Self {
+        Self {
+            next_seq: 0,
+            outgoing: RBTree::new(),
+            n_outgoing: 0,
+            names: RBTree::new(),
+            incoming: RBTree::new(),
+            out: None,
+            pool: KVec::new(),
+        }
+    }
+
+    /// Lists a new outgoing session: `EEXIST` if its name is taken, `ENOSPC` if the hand-over
+    /// cannot carry one more.
+    pub(crate) fn list(&mut self, session: Arc<Session>, nodes: ListNodes) -> Result {
+        if self.names.get(&session.name).is_some() {
+            return Err(EEXIST);
+        }
+        if self.n_outgoing >= MAX_SESSIONS {
+            return Err(ENOSPC);
+        }
+        let n = self.n_outgoing + 1;
+        ser::fit_pool::<SessionSer, _>(&mut self.pool, n)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.n_outgoing += 1;
+        session.inner.lock().state = State::Listed { seq };
+        self.names
+            .insert(nodes.by_name.into_node(session.name, seq));
+        self.outgoing.insert(nodes.by_seq.into_node(seq, session));
+        Ok(())
+    }
+}
+
+/// The last reference to a session file went away. Inside the reboot gate, so that reboot
+/// never sees a session half closed; once reboot serialized everything, the session stays as
+/// it was handed over.
+pub(crate) fn release(session: Arc<Session>) {
+    let luo = session.luo;
+    let Some(_pass) = luo.gate.enter_close() else {
+        return;
+    };
+    match session.kind {
+        Kind::Outgoing => {
+            let mut sessions = luo.sessions.lock();
+            let mut inner = session.inner.lock();
+            let State::Listed { seq } = inner.state else {
+                // Never listed: its creation failed.
+                return;
+            };
+            sessions.outgoing.remove(&seq);
+            sessions.names.remove(&session.name);
+            sessions.n_outgoing -= 1;
+            let n = sessions.n_outgoing;
+            // Shrinking cannot fail.
+            let _ = ser::fit_pool::<SessionSer, _>(&mut sessions.pool, n);
+            inner.state = State::Gone;
+            drop(sessions);
+            fault::release();
+            inner.files.unpreserve_all(&luo.core);
+        }
+        Kind::Incoming => {
+            let mut inner = session.inner.lock();
+            if inner.state != State::Retrieved {
+                return;
+            }
+            if let Err(e) = inner.files.finish(&luo.core) {
+                // Unlike the C implementation, the session is not leaked: it can be
+                // retrieved (and finished) again.
+                pr_warn!(
+                    "Unable to finish session [{}] on release: {:?}; it can be retrieved again\n",
+                    BStr::from_bytes(session.name.as_bytes()),
+                    e
+                );
+                inner.state = State::Waiting;
+                return;
+            }
+            inner.state = State::Gone;
+            drop(inner);
+            luo.sessions.lock().incoming.remove(&session.name);
+            luo.release_handover_pages();
+        }
+    }
+}
