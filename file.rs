@@ -127,8 +127,11 @@ impl PreservedFile {
 /// The files of one session.
 pub(crate) struct FileSet {
     files: KVVec<PreservedFile>,
-    /// Token to index in `files`.
+    /// Token to index in `files`, for an outgoing set (files come and go).
     tokens: RBTree<u64, usize>,
+    /// `(token, index in files)` sorted by token, for an incoming set: built once by the
+    /// hand-over's parser, no allocation per file.
+    by_token: KVVec<(u64, u32)>,
     /// KHO pages for the file chain of an outgoing set, allocated as files are preserved:
     /// reboot only writes into them. After a successful reboot they hold the chain handed to
     /// the next kernel; the session is frozen then, and its set is never changed or dropped.
@@ -140,8 +143,29 @@ impl FileSet {
         Self {
             files: KVVec::new(),
             tokens: RBTree::new(),
+            by_token: KVVec::new(),
             pool: KVec::new(),
         }
+    }
+
+    /// An incoming set for the files the token index `by_token` (sorted, unique, see
+    /// `ser::InSession`) describes; they are added in index order with [`Self::push_incoming`].
+    pub(crate) fn incoming(by_token: KVVec<(u64, u32)>) -> Result<Self> {
+        Ok(Self {
+            files: KVVec::with_capacity(by_token.len(), GFP_KERNEL)?,
+            tokens: RBTree::new(),
+            by_token,
+            pool: KVec::new(),
+        })
+    }
+
+    /// The index of the file of `token`.
+    fn index(&self, token: u64) -> Option<usize> {
+        if self.by_token.is_empty() {
+            return self.tokens.get(&token).copied();
+        }
+        let i = self.by_token.binary_search_by_key(&token, |e| e.0).ok()?;
+        Some(self.by_token[i].1 as usize).filter(|&i| i < self.files.len())
     }
 
     /// The pages reserved for the file chain (reboot writes the chain into them).
@@ -168,7 +192,7 @@ impl FileSet {
 
     /// `LIVEUPDATE_SESSION_PRESERVE_FD`.
     pub(crate) fn preserve(&mut self, core: &Core, token: u64, fd: i32) -> Result {
-        if self.tokens.get(&token).is_some() {
+        if self.index(token).is_some() {
             return Err(EEXIST);
         }
         if self.files.len() >= MAX_FILES {
@@ -236,13 +260,14 @@ impl FileSet {
             }
         }
         self.tokens = RBTree::new();
+        self.by_token = KVVec::new();
         self.pool = KVec::new();
     }
 
     /// `LIVEUPDATE_SESSION_RETRIEVE_FD`: the file of `token`, re-created on first use. A failed
     /// retrieve fails the same way every time.
     pub(crate) fn retrieve(&mut self, core: &Core, token: u64) -> Result<ARef<File>> {
-        let index = *self.tokens.get(&token).ok_or(ENOENT)?;
+        let index = self.index(token).ok_or(ENOENT)?;
         let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let f = &mut self.files[index];
         match f.retrieve_status {
@@ -287,6 +312,7 @@ impl FileSet {
             }
         }
         self.tokens = RBTree::new();
+        self.by_token = KVVec::new();
         Ok(())
     }
 
@@ -331,7 +357,8 @@ impl FileSet {
         }
     }
 
-    /// Adds a file handed over by the previous kernel (deserialization).
+    /// Adds the next file handed over by the previous kernel (deserialization), in the order
+    /// of the token index the set was made with.
     pub(crate) fn push_incoming(
         &mut self,
         handler: Handler,
@@ -339,11 +366,6 @@ impl FileSet {
         token: u64,
         data: u64,
     ) -> Result {
-        if self.tokens.get(&token).is_some() {
-            return Err(EEXIST);
-        }
-        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let index = self.files.len();
         self.files.push(
             PreservedFile {
                 handler,
@@ -358,7 +380,6 @@ impl FileSet {
             },
             GFP_KERNEL,
         )?;
-        self.tokens.insert(node.into_node(token, index));
         Ok(())
     }
 }

@@ -57,6 +57,8 @@ use crate::{
 const HDR: usize = size_of::<BlockHeader>();
 /// Size of the root.
 pub(crate) const ROOT: usize = size_of::<RootSer>();
+// A file's index in its session fits the token index's `u32`.
+const _: () = assert!(MAX_FILES <= u32::MAX as usize);
 
 /// A `T` read from `b` at `off`, if it fits.
 fn read<T: FromBytes>(b: &[u8], off: usize) -> Option<T> {
@@ -88,10 +90,16 @@ pub(crate) struct InFile {
     pub(crate) token: u64,
 }
 
-/// An incoming session; its tokens are unique.
+/// An incoming session.
+///
+/// # Invariants
+///
+/// `by_token` holds `(token, index in files)` for every file, sorted by token; the tokens are
+/// unique.
 pub(crate) struct InSession {
     pub(crate) name: Name,
     pub(crate) files: KVVec<InFile>,
+    pub(crate) by_token: KVVec<(u64, u32)>,
 }
 
 /// An FLB of the previous kernel.
@@ -248,7 +256,6 @@ pub(crate) fn parse<S: PageSource>(
     drop(names);
 
     let mut sessions = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
-    let mut tokens: KVVec<u64> = KVVec::new();
     for (name, files_pa, count) in heads.iter() {
         // The count is checked against the chain as it is read: not trusted for memory.
         let mut files = KVVec::with_capacity((*count as usize).min(FileSer::PER_BLOCK), GFP_KERNEL)
@@ -274,17 +281,29 @@ pub(crate) fn parse<S: PageSource>(
         if n != *count {
             return bad("a session's file chain holds fewer files than its count");
         }
-        tokens.clear();
-        tokens.reserve(files.len(), GFP_KERNEL).map_err(oom)?;
-        for f in files.iter() {
-            tokens.push(f.token, GFP_KERNEL).map_err(oom)?;
+        // The token index of the incoming session, sorted once: it is also the uniqueness
+        // check (and a chain written in token order sorts in one pass).
+        let mut by_token = KVVec::with_capacity(files.len(), GFP_KERNEL).map_err(oom)?;
+        for (i, f) in files.iter().enumerate() {
+            // `files.len() <= MAX_FILES`, which fits a `u32`.
+            by_token
+                .push((f.token, i as u32), GFP_KERNEL)
+                .map_err(oom)?;
         }
-        tokens.sort_unstable();
-        if tokens.windows(2).any(|w| w[0] == w[1]) {
+        by_token.sort_unstable();
+        if by_token.windows(2).any(|w| w[0].0 == w[1].0) {
             return bad("two files of a session have the same token");
         }
+        // INVARIANT: Sorted, unique, one entry per file.
         sessions
-            .push(InSession { name: *name, files }, GFP_KERNEL)
+            .push(
+                InSession {
+                    name: *name,
+                    files,
+                    by_token,
+                },
+                GFP_KERNEL,
+            )
             .map_err(oom)?;
     }
 

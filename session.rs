@@ -30,10 +30,12 @@ use kernel::{
 
 use crate::{
     abi::{
+        Compat,
         Name,
         SessionSer,
         MAX_SESSIONS, //
     },
+    cabi::Handler,
     fault,
     file::{
         Core,
@@ -156,11 +158,24 @@ impl Luo {
     /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
     /// its files has no registered handler. Any other error (out of memory) is returned.
     fn incoming_session(&'static self, s: &InSession) -> Result<Option<Arc<Session>>> {
-        let mut files = FileSet::new();
+        let mut by_token = KVVec::with_capacity(s.by_token.len(), GFP_KERNEL)?;
+        by_token.extend_from_slice(&s.by_token, GFP_KERNEL)?;
+        let mut files = FileSet::incoming(by_token)?;
+        // The files of a session mostly share one handler: it is looked up again only when the
+        // compatible string changes.
+        let mut last: Option<(Compat, Handler)> = None;
         for f in s.files.iter() {
+            let cached = last
+                .as_ref()
+                .filter(|(c, _)| *c == f.compatible)
+                .and_then(|(_, h)| Some((*h, h.module_get(ENOENT).ok()?)));
             // Only a missing handler drops the session; running out of memory fails the
             // build, which the next open retries.
-            let (handler, module) = match self.core.registry.handler_for(f.compatible.as_bytes()) {
+            let found = match cached {
+                Some(found) => Ok(found),
+                None => self.core.registry.handler_for(f.compatible.as_bytes()),
+            };
+            let (handler, module) = match found {
                 Ok(found) => found,
                 Err(e) if e == ENOENT => {
                     pr_err!(
@@ -172,6 +187,7 @@ impl Luo {
                 }
                 Err(e) => return Err(e),
             };
+            last = Some((f.compatible, handler));
             files.push_incoming(handler, module, f.token, f.data)?;
         }
         Ok(Some(Arc::pin_init(

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX]
+# bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX] [-m tcg|icount]
 #
 # The benchmark: the C and the Rust LUO side by side. Builds c-bench and
 # rust-bench (config.bench: the selftest fragments plus the reboot-time hook,
@@ -15,6 +15,10 @@
 #              its first open of /dev/liveupdate, whole cycle (TSC)
 #   scale:N    the time of the n-th CREATE_SESSION and PRESERVE_FD up to N
 #
+# -m icount runs the guests with -icount shift=0,sleep=off: every time is then
+# guest instructions (1 ns = 1 instruction), deterministic, so one run is
+# enough (default: tcg, wall time of the emulated CPU).
+#
 # Writes the raw numbers to $LUO_CACHE/bench/<date>/raw.txt and the markdown
 # table to FILE (default: stdout). Not a pass/fail test.
 set -uo pipefail
@@ -24,15 +28,22 @@ RUNS=3
 OUT=
 SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000"
 SCALE_MAX=100000
-while getopts 'r:o:s:N:h' opt; do
+MEASURE=tcg
+while getopts 'r:o:s:N:m:h' opt; do
 	case $opt in
 	r) RUNS=$OPTARG ;;
 	o) OUT=$OPTARG ;;
 	s) SCENARIOS=$OPTARG ;;
 	N) SCALE_MAX=$OPTARG ;;
-	*) sed -n '4,20s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	m) MEASURE=$OPTARG ;;
+	*) sed -n '4,24s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 done
+case "$MEASURE" in
+tcg) VM_ICOUNT= ;;
+icount) VM_ICOUNT=1 ;;
+*) die "-m tcg or -m icount" ;;
+esac
 
 src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
 "$LUO_HARNESS/build.sh" c-bench rust-bench >/dev/null || die "build failed"
@@ -107,7 +118,7 @@ done
 msg "benchmark runs done in $((SECONDS - t0)) s; raw numbers: $RAW"
 
 table() {
-	python3 "$LUO_HARNESS/bench_table.py" "$RAW" "$RUNS" \
+	LUO_BENCH_MEASURE=$MEASURE python3 "$LUO_HARNESS/bench_table.py" "$RAW" "$RUNS" \
 		"$(qemu-system-x86_64 --version | head -n 1)" \
 		"$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
 		"$(nproc)" "$VM_MEM" "$(luo_src_dir | xargs basename)" \

@@ -9,6 +9,7 @@
 # holds "section<TAB>row<TAB>note" lines: the note column of that row.
 import collections
 import statistics
+import os
 import sys
 
 raw, runs, qemu, cpu, nproc, mem, source = sys.argv[1:8]
@@ -102,8 +103,15 @@ def label(sc):
     return f"{s} session{'s' if s != '1' else ''} × {f} file{'s' if f != '1' else ''}"
 
 
+ICOUNT = os.environ.get("LUO_BENCH_MEASURE") == "icount"
+
 print("# The Rust LUO against the C LUO: benchmark")
 print()
+if ICOUNT:
+    print("**Measure: icount** (`-icount shift=0,sleep=off`): every time below is guest "
+          "instructions (1 ns = 1 instruction; the TSC rows count in the same clock), "
+          "deterministic and free of TCG's translation cost.")
+    print()
 print("Produced by `tools/testing/selftests/liveupdate/lu bench -o "
       "Documentation/liveupdate-rust-bench.md` (harness/bench.sh); the notes column comes "
       "from harness/bench_notes.txt. Timings come from QEMU TCG (no KVM here) and are "

@@ -35,9 +35,13 @@ mkcpio() {
 # boot DIR KERNEL INITRD CMDLINE TIMEOUT [IDLE]: runs one VM to completion.
 # Returns 0 when QEMU exited by itself, 124 on timeout: TIMEOUT seconds in
 # all, or IDLE seconds (default TIMEOUT) in which neither serial log grew.
+# With VM_ICOUNT=1 the guest clock advances one nanosecond per guest
+# instruction (-icount shift=0,sleep=off): guest-timed intervals are then
+# instruction counts, deterministic and free of TCG's translation cost.
 boot() {
 	local d=$1 kernel=$2 initrd=$3 extra=$4 tmo=$5 idle=${6:-$5} rc size last=-1 quiet=0
-	qemu-system-x86_64 -accel tcg -m "$VM_MEM" -smp 2 -no-reboot \
+	qemu-system-x86_64 -accel tcg ${VM_ICOUNT:+-icount shift=0,sleep=off} \
+		-m "$VM_MEM" -smp 2 -no-reboot \
 		-nographic -nodefaults -display none \
 		-serial file:"$d/kernel.log" -serial file:"$d/output.log" \
 		-kernel "$kernel" -initrd "$initrd" \
