@@ -76,9 +76,11 @@ one() { # run impl scenario
 	kexec:*)
 		extra="luo_harness=kexec luo_bench=$sc"
 		[ "$sc" = kexec:2000:1 ] && extra="$extra luo_bench_close=1000"
-		printf '%s\n' /init /test_binary /kernel /initrd.list >"$d/initrd.list"
+		# The files init packs again for the next stage (not initrd.list:
+		# mkcpio writes its own list there).
+		printf '%s\n' /init /test_binary /kernel /initrd.list >"$d/next.list"
 		mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/luo_bench" \
-			"/kernel:$kern" "/initrd.list:$d/initrd.list"
+			"/kernel:$kern" "/initrd.list:$d/next.list"
 		;;
 	scale:*)
 		extra="luo_harness=single luo_bench=$sc"
