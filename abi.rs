@@ -58,45 +58,59 @@ pub(crate) const CMD_GET_NAME: u32 = uapi::LIVEUPDATE_CMD_SESSION_GET_NAME;
 ///
 /// # Invariants
 ///
-/// At most `N - 1` non-NUL bytes, then zeroes up to `N`.
+/// `bytes[..len]` has no NUL, `len < N`, and the rest of `bytes` is zero (so the derived
+/// comparisons, which look at `bytes` first, order by the string).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct FixedStr<const N: usize>([u8; N]);
+pub(crate) struct FixedStr<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+}
 
 /// A session name.
 pub(crate) type Name = FixedStr<NAME_LEN>;
 /// A file handler's or FLB's compatible string.
 pub(crate) type Compat = FixedStr<COMPAT_LEN>;
 
+// The length of every fixed string fits its `u8`.
+const _: () = assert!(NAME_LEN <= 256 && COMPAT_LEN <= 256);
+
 impl<const N: usize> FixedStr<N> {
     /// Validates a field from user space or from the previous kernel: a NUL must end it within
     /// the field and it must not be empty. Bytes after the NUL are ignored.
     pub(crate) fn parse(raw: &[u8]) -> Result<Self> {
-        let len = match raw.iter().take(N).position(|&b| b == 0) {
-            Some(len) if len > 0 => len,
-            _ => return Err(EINVAL),
-        };
-        Ok(Self::truncated(&raw[..len]))
+        match raw.iter().take(N).position(|&b| b == 0) {
+            Some(len) if len > 0 => Ok(Self::copy(&raw[..len])),
+            _ => Err(EINVAL),
+        }
     }
 
     /// A copy of `s` (a string of ours, or one a C caller registered), cut at its first NUL
     /// and at `N - 1` bytes.
     pub(crate) fn truncated(s: &[u8]) -> Self {
-        let len = s.iter().position(|&b| b == 0).unwrap_or(s.len()).min(N - 1);
+        let len = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+        Self::copy(&s[..len])
+    }
+
+    /// A copy of `s`, which has no NUL, cut at `N - 1` bytes.
+    fn copy(s: &[u8]) -> Self {
+        let len = s.len().min(N - 1);
         let mut bytes = [0u8; N];
         bytes[..len].copy_from_slice(&s[..len]);
-        // INVARIANT: `len < N` bytes without a NUL, zeroes after them.
-        Self(bytes)
+        // INVARIANT: `len < N` bytes without a NUL, zeroes after them; `N <= 256`.
+        Self {
+            bytes,
+            len: len as u8,
+        }
     }
 
     /// The string without its NUL.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        let len = self.0.iter().position(|&b| b == 0).unwrap_or(N);
-        &self.0[..len]
+        &self.bytes[..usize::from(self.len)]
     }
 
     /// The whole field, NUL padding included.
     pub(crate) fn field(&self) -> &[u8; N] {
-        &self.0
+        &self.bytes
     }
 }
 
@@ -206,26 +220,6 @@ impl RootSer {
 impl BlockHeader {
     pub(crate) fn new(next: u64, count: u64) -> Self {
         Self(bindings::kho_block_header_ser { next, count })
-    }
-}
-
-impl SessionSer {
-    /// A session whose files are the `count` entries of the chain at `files`.
-    pub(crate) fn new(name: &Name, files: u64, count: u64) -> Self {
-        Self(bindings::luo_session_ser {
-            name: *name.field(),
-            file_set_ser: bindings::luo_file_set_ser { files, count },
-        })
-    }
-}
-
-impl FileSer {
-    pub(crate) fn new(compatible: &Compat, data: u64, token: u64) -> Self {
-        Self(bindings::luo_file_ser {
-            compatible: *compatible.field(),
-            data,
-            token,
-        })
     }
 }
 

@@ -327,7 +327,7 @@ impl FileSet {
                     f.data = data;
                     // A file that froze but cannot be recorded is unfrozen with the rest.
                     chain
-                        .push(&ser::file_entry(f.handler.compatible(), data, f.token))
+                        .push_file(f.handler.compatible(), data, f.token)
                         .map_err(|e| (e, i + 1))
                 }
                 Err(e) => {

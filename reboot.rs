@@ -92,7 +92,7 @@ fn serialize_closed(luo: &Luo) -> Result {
         let mut files = Chain::<_, FileSer>::with_pages(inner.files.take_pool());
         let res = inner.files.freeze(&mut files).and_then(|()| {
             chain
-                .push(&ser::session_entry(&s.name, &files))
+                .push_session(&s.name, &files)
                 .inspect_err(|_| inner.files.unfreeze())
         });
         let res = match res {

@@ -45,6 +45,7 @@ use crate::{
         RootSer,
         SessionSer,
         COMPATIBLE,
+        COMPAT_LEN,
         FLB_COUNT_MAX,
         MAX_BLOCKS,
         MAX_FILES,
@@ -188,10 +189,12 @@ fn walk<S: PageSource, E: Entry>(
             return bad("a block's entry count does not fit its page");
         }
         for i in 0..hdr.count as usize {
-            let Some(e) = read::<E>(page, entry_off::<E>(i)) else {
+            let off = entry_off::<E>(i);
+            // Entries are packed (alignment 1): read in place.
+            let Some(e) = page.get(off..off + size_of::<E>()).and_then(E::from_bytes) else {
                 return bad("a block's entry count does not fit its page");
             };
-            f(&e)?;
+            f(e)?;
         }
         total += hdr.count;
         pa = hdr.next;
@@ -427,13 +430,15 @@ pub(crate) fn fit_pool<E: Entry, P: OutMem>(pool: &mut KVec<P>, entries: usize) 
 ///
 /// # Invariants
 ///
-/// `pages[..used]` are the chain's blocks, each linked to the next, the last one holding
-/// `in_last` entries; `pages[used..]` are zeroed spares.
+/// `pages[..used]` are the chain's blocks, each full one linked to the next; the last one holds
+/// `in_last` entries (its header is written when `sealed`); `pages[used..]` are zeroed spares.
 pub(crate) struct Chain<P: OutMem, E: Entry> {
     pages: KVec<P>,
     used: usize,
     in_last: usize,
     total: u64,
+    /// The last block's header is written (nothing was pushed since).
+    sealed: bool,
     _entry: PhantomData<E>,
 }
 
@@ -446,12 +451,14 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
             used: 0,
             in_last: 0,
             total: 0,
+            sealed: false,
             _entry: PhantomData,
         }
     }
 
-    /// Appends an entry, in the next page if the last one is full.
-    pub(crate) fn push(&mut self, entry: &E) -> Result {
+    /// Appends an entry, in the next page if the last one is full: `fill` writes it in place,
+    /// into a zeroed slot. The last block's header is written when the chain is sealed.
+    pub(crate) fn push_with(&mut self, fill: impl FnOnce(&mut E)) -> Result {
         if self.used == 0 || self.in_last == E::PER_BLOCK {
             if self.used == MAX_BLOCKS {
                 return Err(ENOSPC);
@@ -469,13 +476,31 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
             self.used += 1;
             self.in_last = 0;
         }
-        let i = self.in_last;
+        let off = entry_off::<E>(self.in_last);
+        let page = self.pages[self.used - 1].bytes();
+        // The entry types are packed (alignment 1): the slot is always one.
+        let slot = page
+            .get_mut(off..off + size_of::<E>())
+            .and_then(E::from_bytes_mut)
+            .ok_or(EINVAL)?;
+        fill(slot);
         self.in_last += 1;
         self.total += 1;
-        let page = self.pages[self.used - 1].bytes();
-        write(page, 0, &block_header(0, (i + 1) as u64));
-        write(page, entry_off::<E>(i), entry);
+        self.sealed = false;
         Ok(())
+    }
+
+    /// Writes the last block's header (its count; it links nowhere), once: what was changed
+    /// in it since (fault injection) stays.
+    fn seal(&mut self) {
+        if self.sealed {
+            return;
+        }
+        if let Some(last) = self.used.checked_sub(1) {
+            let count = self.in_last as u64;
+            write(self.pages[last].bytes(), 0, &block_header(0, count));
+        }
+        self.sealed = true;
     }
 
     /// The bytes of the first block, if any (for fault injection).
@@ -483,6 +508,7 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
         if self.used == 0 {
             return None;
         }
+        self.seal();
         let page = self.pages.first_mut()?;
         let pa = page.pa();
         Some((page.bytes(), pa))
@@ -498,7 +524,8 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
 
     /// All pages, the chain written in them: they are the hand-over now, and must stay
     /// allocated and preserved until the kexec (see `reboot::serialize`).
-    pub(crate) fn into_written(self) -> KVec<P> {
+    pub(crate) fn into_written(mut self) -> KVec<P> {
+        self.seal();
         self.pages
     }
 
@@ -518,14 +545,28 @@ fn block_header(next: u64, count: u64) -> BlockHeader {
     BlockHeader::new(next, count)
 }
 
-/// A file entry.
-pub(crate) fn file_entry(compatible: &[u8], data: u64, token: u64) -> FileSer {
-    FileSer::new(&Compat::truncated(compatible), data, token)
+impl<P: OutMem> Chain<P, FileSer> {
+    /// Appends a file entry; `compatible` (a handler's, without NUL) is cut to fit its field.
+    pub(crate) fn push_file(&mut self, compatible: &[u8], data: u64, token: u64) -> Result {
+        let n = compatible.len().min(COMPAT_LEN - 1);
+        self.push_with(|e| {
+            e.compatible[..n].copy_from_slice(&compatible[..n]);
+            e.data = data;
+            e.token = token;
+        })
+    }
 }
 
-/// A session entry whose files are `files`.
-pub(crate) fn session_entry<P: OutMem>(name: &Name, files: &Chain<P, FileSer>) -> SessionSer {
-    SessionSer::new(name, files.head(), files.total)
+impl<P: OutMem> Chain<P, SessionSer> {
+    /// Appends a session entry whose files are `files`.
+    pub(crate) fn push_session(&mut self, name: &Name, files: &Chain<P, FileSer>) -> Result {
+        let (head, count) = (files.head(), files.total);
+        self.push_with(|e| {
+            e.name = *name.field();
+            e.file_set_ser.files = head;
+            e.file_set_ser.count = count;
+        })
+    }
 }
 
 /// Writes the root: compatible string, update number, no sessions, the FLB page.

@@ -366,7 +366,7 @@ mod handover {
         // Two blocks of files: 64 entries do not fit one page.
         let mut chain: Chain<Fake1, FileSer> = Chain::with_pages(KVec::new());
         for t in 0..64u64 {
-            chain.push(&file_entry(b"memfd-v2", t + 1, t)).unwrap();
+            chain.push_file(b"memfd-v2", t + 1, t).unwrap();
         }
         assert_eq!(pages_for::<FileSer>(64), 2);
         let pages = chain.into_written();
