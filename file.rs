@@ -129,9 +129,11 @@ pub(crate) struct FileSet {
     files: KVVec<PreservedFile>,
     /// Token to index in `files`, for an outgoing set (files come and go).
     tokens: RBTree<u64, usize>,
-    /// `(token, index in files)` sorted by token, for an incoming set: built once by the
-    /// hand-over's parser, no allocation per file.
-    by_token: KVVec<(u64, u32)>,
+    /// For an incoming set: `(token, index in files)` sorted by token, the hand-over parser's
+    /// (no allocation per file or per session); empty for a small set, which is scanned.
+    by_token: &'static [(u64, u32)],
+    /// The set was handed over by the previous kernel.
+    incoming: bool,
     /// KHO pages for the file chain of an outgoing set, allocated as files are preserved:
     /// reboot only writes into them. After a successful reboot they hold the chain handed to
     /// the next kernel; the session is frozen then, and its set is never changed or dropped.
@@ -143,26 +145,32 @@ impl FileSet {
         Self {
             files: KVVec::new(),
             tokens: RBTree::new(),
-            by_token: KVVec::new(),
+            by_token: &[],
+            incoming: false,
             pool: KVec::new(),
         }
     }
 
-    /// An incoming set for the files the token index `by_token` (sorted, unique, see
-    /// `ser::InSession`) describes; they are added in index order with [`Self::push_incoming`].
-    pub(crate) fn incoming(by_token: KVVec<(u64, u32)>) -> Result<Self> {
+    /// An incoming set of `n` files with unique tokens, indexed by `by_token` (sorted, see
+    /// `ser::InSession`; empty for a small set); the files are added in order with
+    /// [`Self::push_incoming`].
+    pub(crate) fn incoming(n: usize, by_token: &'static [(u64, u32)]) -> Result<Self> {
         Ok(Self {
-            files: KVVec::with_capacity(by_token.len(), GFP_KERNEL)?,
+            files: KVVec::with_capacity(n, GFP_KERNEL)?,
             tokens: RBTree::new(),
             by_token,
+            incoming: true,
             pool: KVec::new(),
         })
     }
 
     /// The index of the file of `token`.
     fn index(&self, token: u64) -> Option<usize> {
-        if self.by_token.is_empty() {
+        if !self.incoming {
             return self.tokens.get(&token).copied();
+        }
+        if self.by_token.is_empty() {
+            return self.files.iter().position(|f| f.token == token);
         }
         let i = self.by_token.binary_search_by_key(&token, |e| e.0).ok()?;
         Some(self.by_token[i].1 as usize).filter(|&i| i < self.files.len())
@@ -260,7 +268,7 @@ impl FileSet {
             }
         }
         self.tokens = RBTree::new();
-        self.by_token = KVVec::new();
+        self.by_token = &[];
         self.pool = KVec::new();
     }
 
@@ -312,7 +320,7 @@ impl FileSet {
             }
         }
         self.tokens = RBTree::new();
-        self.by_token = KVVec::new();
+        self.by_token = &[];
         Ok(())
     }
 

@@ -58,6 +58,8 @@ use crate::{
 const HDR: usize = size_of::<BlockHeader>();
 /// Size of the root.
 pub(crate) const ROOT: usize = size_of::<RootSer>();
+/// Sessions of at most this many files have no token index: they are scanned.
+pub(crate) const SMALL_SESSION: usize = 8;
 // A file's index in its session fits the token index's `u32`.
 const _: () = assert!(MAX_FILES <= u32::MAX as usize);
 
@@ -95,8 +97,8 @@ pub(crate) struct InFile {
 ///
 /// # Invariants
 ///
-/// `by_token` holds `(token, index in files)` for every file, sorted by token; the tokens are
-/// unique.
+/// The tokens are unique. `by_token` holds `(token, index in files)` for every file, sorted by
+/// token, or is empty for a session of at most [`SMALL_SESSION`] files (which is scanned).
 pub(crate) struct InSession {
     pub(crate) name: Name,
     pub(crate) files: KVVec<InFile>,
@@ -285,19 +287,29 @@ pub(crate) fn parse<S: PageSource>(
             return bad("a session's file chain holds fewer files than its count");
         }
         // The token index of the incoming session, sorted once: it is also the uniqueness
-        // check (and a chain written in token order sorts in one pass).
-        let mut by_token = KVVec::with_capacity(files.len(), GFP_KERNEL).map_err(oom)?;
-        for (i, f) in files.iter().enumerate() {
-            // `files.len() <= MAX_FILES`, which fits a `u32`.
-            by_token
-                .push((f.token, i as u32), GFP_KERNEL)
-                .map_err(oom)?;
+        // check (and a chain written in token order sorts in one pass). A small session is
+        // checked pair by pair and needs no index.
+        let mut by_token = KVVec::new();
+        if files.len() <= SMALL_SESSION {
+            for (i, f) in files.iter().enumerate() {
+                if files[..i].iter().any(|g| g.token == f.token) {
+                    return bad("two files of a session have the same token");
+                }
+            }
+        } else {
+            by_token.reserve(files.len(), GFP_KERNEL).map_err(oom)?;
+            for (i, f) in files.iter().enumerate() {
+                // `files.len() <= MAX_FILES`, which fits a `u32`.
+                by_token
+                    .push((f.token, i as u32), GFP_KERNEL)
+                    .map_err(oom)?;
+            }
+            by_token.sort_unstable();
+            if by_token.windows(2).any(|w| w[0].0 == w[1].0) {
+                return bad("two files of a session have the same token");
+            }
         }
-        by_token.sort_unstable();
-        if by_token.windows(2).any(|w| w[0].0 == w[1].0) {
-            return bad("two files of a session have the same token");
-        }
-        // INVARIANT: Sorted, unique, one entry per file.
+        // INVARIANT: Unique; sorted, one entry per file, or empty for a small session.
         sessions
             .push(
                 InSession {

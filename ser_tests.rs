@@ -309,6 +309,37 @@ mod handover {
     }
 
     #[test]
+    fn a_large_session_gets_a_sorted_token_index() {
+        let n = SMALL_SESSION + 2;
+        let mut f = valid();
+        edit(f.at(1), session_off(0), |s: &mut SessionSer| {
+            s.file_set_ser.count = n as u64
+        });
+        header(f.at(2), |h| h.count = n as u64);
+        for i in 0..n {
+            // Tokens in falling order: the index sorts them.
+            file(
+                f.at(2),
+                i,
+                b"memfd-v2",
+                0x100 + i as u64,
+                (n - i) as u64 * 10,
+            );
+        }
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        let idx = &h.sessions[0].by_token;
+        assert_eq!(idx.len(), n);
+        assert!(idx.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(idx[0], (10, (n - 1) as u32));
+        // A duplicate among them is refused.
+        file(f.at(2), n - 1, b"memfd-v2", 0x200, 30);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+        // A small session needs no index.
+        let h = parse_with(&mut valid(), &root(SESS, FLBS)).ok().unwrap();
+        assert!(h.sessions[0].by_token.is_empty());
+    }
+
+    #[test]
     fn a_page_used_twice_is_rejected() {
         // A file chain that is also another session's.
         let mut f = valid();

@@ -139,7 +139,7 @@ impl Luo {
     }
 
     /// Adds the sessions of `h` that are not incoming sessions yet.
-    fn add_incoming(&'static self, h: &HandOver) -> Result {
+    fn add_incoming(&'static self, h: &'static HandOver) -> Result {
         for s in h.sessions.iter() {
             if self.sessions.lock().incoming.get(&s.name).is_some() {
                 continue;
@@ -157,10 +157,8 @@ impl Luo {
 
     /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
     /// its files has no registered handler. Any other error (out of memory) is returned.
-    fn incoming_session(&'static self, s: &InSession) -> Result<Option<Arc<Session>>> {
-        let mut by_token = KVVec::with_capacity(s.by_token.len(), GFP_KERNEL)?;
-        by_token.extend_from_slice(&s.by_token, GFP_KERNEL)?;
-        let mut files = FileSet::incoming(by_token)?;
+    fn incoming_session(&'static self, s: &'static InSession) -> Result<Option<Arc<Session>>> {
+        let mut files = FileSet::incoming(s.files.len(), &s.by_token)?;
         // The files of a session mostly share one handler: it is looked up again only when the
         // compatible string changes.
         let mut last: Option<(Compat, Handler)> = None;
