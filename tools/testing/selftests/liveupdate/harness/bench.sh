@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX] [-m tcg|icount]
+# bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX] [-m MEASURES]
 #
 # The benchmark: the C and the Rust LUO side by side. Builds c-bench and
 # rust-bench (config.bench: the selftest fragments plus the reboot-time hook,
@@ -15,12 +15,13 @@
 #              its first open of /dev/liveupdate, whole cycle (TSC)
 #   scale:N    the time of the n-th CREATE_SESSION and PRESERVE_FD up to N
 #
-# -m icount runs the guests with -icount shift=0,sleep=off: every time is then
-# guest instructions (1 ns = 1 instruction), deterministic, so one run is
-# enough (default: tcg, wall time of the emulated CPU).
+# -m MEASURES (default tcg,icount): tcg is the emulated CPU's time; icount runs
+# the guests with -icount shift=0,sleep=off, where every time is guest
+# instructions (1 ns = 1 instruction), deterministic: one run is enough.
 #
-# Writes the raw numbers to $LUO_CACHE/bench/<date>/raw.txt and the markdown
-# table to FILE (default: stdout). Not a pass/fail test.
+# Writes the raw numbers to $LUO_CACHE/bench/<date>/raw-<measure>.txt, the
+# markdown tables to FILE (default: stdout) and, with -o FILE.md, the same
+# rows as JSON to FILE.json. Not a pass/fail test.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -28,22 +29,23 @@ RUNS=3
 OUT=
 SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000"
 SCALE_MAX=100000
-MEASURE=tcg
+MEASURES=tcg,icount
 while getopts 'r:o:s:N:m:h' opt; do
 	case $opt in
 	r) RUNS=$OPTARG ;;
 	o) OUT=$OPTARG ;;
 	s) SCENARIOS=$OPTARG ;;
 	N) SCALE_MAX=$OPTARG ;;
-	m) MEASURE=$OPTARG ;;
+	m) MEASURES=$OPTARG ;;
 	*) sed -n '4,24s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 done
-case "$MEASURE" in
-tcg) VM_ICOUNT= ;;
-icount) VM_ICOUNT=1 ;;
-*) die "-m tcg or -m icount" ;;
-esac
+for m in ${MEASURES//,/ }; do
+	case "$m" in
+	tcg|icount) ;;
+	*) die "-m: tcg, icount or both (tcg,icount)" ;;
+	esac
+done
 
 src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
 "$LUO_HARNESS/build.sh" c-bench rust-bench >/dev/null || die "build failed"
@@ -53,7 +55,6 @@ CPIO="${KDIR[rust]}/usr/gen_init_cpio"
 
 DIR="$LUO_CACHE/bench/$(date +%Y%m%d-%H%M%S)"
 BIN="$DIR/bin"
-RAW="$DIR/raw.txt"
 mkdir -p "$BIN"
 # Quiet console (loglevel=6 keeps the KERN_NOTICE benchmark lines), 2 GiB so
 # that 100,000 files fit.
@@ -69,7 +70,7 @@ gcc -static -O2 -Wall -Werror -I "$hdr" -o "$BIN/luo_bench" \
 
 # One VM: prints "run impl scenario key value..." lines to $RAW.
 one() { # run impl scenario
-	local run=$1 impl=$2 sc=$3 d="$DIR/$1/$2/${3//:/_}" kern rc extra
+	local run=$1 impl=$2 sc=$3 d="$DIR/$MEASURE/$1/$2/${3//:/_}" kern rc extra
 	kern="${KDIR[$impl]}/arch/x86/boot/bzImage"
 	mkdir -p "$d"
 	case "$sc" in
@@ -108,27 +109,44 @@ one() { # run impl scenario
 	msg "run $run: $impl $sc done"
 }
 
-t0=$SECONDS
-for run in $(seq 1 "$RUNS"); do
-	if [ $((run % 2)) = 1 ]; then order="c rust"; else order="rust c"; fi
-	for sc in $SCENARIOS "scale:$SCALE_MAX"; do
-		for impl in $order; do
-			one "$run" "$impl" "$sc" || die "benchmark run failed"
-		done
-	done
-done
-msg "benchmark runs done in $((SECONDS - t0)) s; raw numbers: $RAW"
-
-table() {
-	LUO_BENCH_MEASURE=$MEASURE python3 "$LUO_HARNESS/bench_table.py" "$RAW" "$RUNS" \
+table() { # measure runs first
+	LUO_BENCH_MEASURE=$1 LUO_BENCH_TITLE=$3 LUO_BENCH_JSON="$DIR/rows-$1.json" \
+	python3 "$LUO_HARNESS/bench_table.py" "$DIR/raw-$1.txt" "$2" \
 		"$(qemu-system-x86_64 --version | head -n 1)" \
 		"$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
 		"$(nproc)" "$VM_MEM" "$(luo_src_dir | xargs basename)" \
 		"$LUO_HARNESS/bench_notes.txt"
 }
+
+first=1
+: >"$DIR/table.md"
+for MEASURE in ${MEASURES//,/ }; do
+	runs=$RUNS
+	VM_ICOUNT=
+	if [ "$MEASURE" = icount ]; then
+		runs=1
+		VM_ICOUNT=1
+	fi
+	RAW="$DIR/raw-$MEASURE.txt"
+	t0=$SECONDS
+	for run in $(seq 1 "$runs"); do
+		if [ $((run % 2)) = 1 ]; then order="c rust"; else order="rust c"; fi
+		for sc in $SCENARIOS "scale:$SCALE_MAX"; do
+			for impl in $order; do
+				one "$run" "$impl" "$sc" || die "benchmark run failed"
+			done
+		done
+	done
+	msg "$MEASURE runs done in $((SECONDS - t0)) s; raw numbers: $RAW"
+	table "$MEASURE" "$runs" "$first" >>"$DIR/table.md" || die "table failed"
+	first=0
+done
+python3 -c 'import json, sys; print(json.dumps([r for f in sys.argv[1:] for r in json.load(open(f))], indent=1))' \
+	"$DIR"/rows-*.json >"$DIR/bench.json" || die "JSON failed"
 if [ -n "$OUT" ]; then
-	table >"$OUT" || die "table failed"
-	msg "table written to $OUT"
+	cp "$DIR/table.md" "$OUT"
+	[[ "$OUT" != *.md ]] || cp "$DIR/bench.json" "${OUT%.md}.json"
+	msg "table written to $OUT (with -o FILE.md, the rows as JSON in FILE.json)"
 else
-	table
+	cat "$DIR/table.md"
 fi

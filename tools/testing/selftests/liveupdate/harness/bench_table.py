@@ -44,6 +44,8 @@ for line in open(raw):
         vals[(impl, sc, "reboot_ns")].append(int(kv["ns"]))
     elif key == "first_open":
         vals[(impl, sc, "first_open_ns")].append(int(kv["ns"]))
+    elif key == "retrieve_all":
+        vals[(impl, sc, "retrieve_all_ns")].append(int(kv["ns"]))
     elif key.startswith("scale_"):
         if "median" in kv:
             vals[(impl, sc, key + ":" + kv["N"])].append(int(kv["median"]))
@@ -87,7 +89,32 @@ def ratio(c, r):
     return f"{r[0] / c[0]:.2f}"
 
 
-def row(label, c, r, unit_div=1000, digits=1, note=""):
+# The machine-readable rows (LUO_BENCH_JSON): section, row, measure, c, rust, unit.
+JSON_ROWS = []
+JSON_SECTION = {"hot": "ioctl", "p99": "ioctl", "scale": "scaling", "reboot": "reboot",
+                "boot": "next-boot", "retrieve": "retrieve-all", "cycle": "cycle"}
+
+
+def emit(label, c, r, unit_div=1000):
+    """One JSON row: medians, in µs (TCG) or guest instructions (icount)."""
+    if ICOUNT:
+        conv, unit = (lambda a: None if a is None else a[0]), "insns"
+    else:
+        conv, unit = (lambda a: None if a is None else round(a[0] / 1000, 3)), "us"
+    if section == "p99":
+        label += " p99"
+    JSON_ROWS.append({"section": JSON_SECTION.get(section, section), "row": label,
+                      "measure": "icount" if ICOUNT else "tcg",
+                      "c": conv(c), "rust": conv(r), "unit": unit})
+
+
+def shape(sc):
+    _, s, f = sc.split(":")
+    return f"{s}x{f}"
+
+
+def row(label, c, r, unit_div=1000, digits=1, note="", key=None):
+    emit(key or label, c, r, unit_div)
     note = " ".join(x for x in (note, note_for(label)) if x)
     print(f"| {label} | {cell(c, unit_div, digits)} | {cell(r, unit_div, digits)} | "
           f"{ratio(c, r)} | {note} |")
@@ -105,8 +132,9 @@ def label(sc):
 
 ICOUNT = os.environ.get("LUO_BENCH_MEASURE") == "icount"
 
-print("# The Rust LUO against the C LUO: benchmark")
-print()
+if os.environ.get("LUO_BENCH_TITLE", "1") == "1":
+    print("# The Rust LUO against the C LUO: benchmark")
+    print()
 if ICOUNT:
     print("**Measure: icount** (`-icount shift=0,sleep=off`): every time below is guest "
           "instructions (1 ns = 1 instruction; the TSC rows count in the same clock), "
@@ -166,7 +194,7 @@ print()
 print("| hand-over | C | Rust | Rust/C | |")
 print("|---|---|---|---|---|")
 for sc in scen:
-    row(label(sc), agg("c", sc, "reboot_ns"), agg("rust", sc, "reboot_ns"))
+    row(label(sc), agg("c", sc, "reboot_ns"), agg("rust", sc, "reboot_ns"), key=shape(sc))
 print()
 
 section = "boot"
@@ -189,6 +217,18 @@ for sc in scen:
         tot[impl] = (statistics.median(s), min(s), max(s)) if s else None
     print(f"| | **sum** | {cell(tot['c'])} | {cell(tot['rust'])} | "
           f"{ratio(tot['c'], tot['rust'])} | {note_for(label(sc) + ' / sum')} |")
+    emit(shape(sc), tot["c"], tot["rust"])
+print()
+
+section = "retrieve"
+print("### Retrieve-all: every session and file back, first RETRIEVE_SESSION to last "
+      "RETRIEVE_FD (µs, guest clock)")
+print()
+print("| hand-over | C | Rust | Rust/C | |")
+print("|---|---|---|---|---|")
+for sc in scen:
+    row(label(sc), agg("c", sc, "retrieve_all_ns"), agg("rust", sc, "retrieve_all_ns"),
+        key=shape(sc))
 print()
 
 section = "cycle"
@@ -198,5 +238,11 @@ print("| hand-over | C | Rust | Rust/C | |")
 print("|---|---|---|---|---|")
 for sc in scen:
     row(label(sc), agg("c", sc, "cycle_ns"), agg("rust", sc, "cycle_ns"),
-        unit_div=1000000, digits=0)
+        unit_div=1000000, digits=0, key=shape(sc))
 print()
+
+if os.environ.get("LUO_BENCH_JSON"):
+    import json
+    with open(os.environ["LUO_BENCH_JSON"], "w") as out:
+        json.dump(JSON_ROWS, out, indent=1)
+        out.write("\n")

@@ -23,7 +23,8 @@
  *
  * Output lines start with "BENCH ": "BENCH <op> n=<samples> median=<ns>
  * p99=<ns>" for timed operations, "BENCH scale_<op> N=<n> median=<ns>" for the
- * median of operations n/2+1..n, "BENCH first_open ns=<ns>", and "BENCH tsc
+ * median of operations n/2+1..n, "BENCH first_open ns=<ns>", "BENCH retrieve_all
+ * ns=<ns>" (every session and file retrieved, back to back), and "BENCH tsc
  * stage1=<ticks>", "BENCH tsc stage2=<ticks>"
  * and "BENCH tsc mhz=<MHz>" for the whole cycle, reboot(KEXEC) to stage 2.
  */
@@ -222,8 +223,9 @@ static int stage1(unsigned long nsess, unsigned long nfiles, unsigned long nclos
 
 static int stage2(unsigned long nsess, unsigned long nfiles)
 {
-	uint64_t tsc = rdtsc(), t0, t_open;
+	uint64_t tsc = rdtsc(), t0, t_open, t_all;
 	unsigned long n = nsess * nfiles, i, f;
+	int *sfd, *ffd;
 	uint64_t *t_rs = samples(nsess), *t_rf = samples(n), *t_fin = samples(nsess);
 	char name[64];
 	int dev;
@@ -236,9 +238,18 @@ static int stage2(unsigned long nsess, unsigned long nfiles)
 	if (dev < 0)
 		fail("open /dev/liveupdate");
 	printf("BENCH first_open ns=%llu\n", (unsigned long long)t_open);
+	/*
+	 * What an agent does first: every session and every file back, timed
+	 * as a whole (retrieve_all) and per call. Contents are checked and
+	 * sessions finished afterwards.
+	 */
+	sfd = calloc(nsess, sizeof(*sfd));
+	ffd = calloc(n ? n : 1, sizeof(*ffd));
+	if (!sfd || !ffd)
+		fail("calloc");
+	t_all = now_ns();
 	for (i = 0; i < nsess; i++) {
 		struct liveupdate_ioctl_retrieve_session r = { .size = sizeof(r) };
-		struct liveupdate_session_finish fin = { .size = sizeof(fin) };
 
 		name_of(name, sizeof(name), "bench", i);
 		strcpy((char *)r.name, name);
@@ -246,23 +257,35 @@ static int stage2(unsigned long nsess, unsigned long nfiles)
 		if (ioctl(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &r))
 			fail("RETRIEVE_SESSION");
 		t_rs[i] = now_ns() - t0;
+		sfd[i] = r.fd;
 		for (f = 0; f < nfiles; f++) {
 			struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = f };
-			unsigned long id = 0;
 
 			t0 = now_ns();
 			if (ioctl(r.fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &a))
 				fail("RETRIEVE_FD");
 			t_rf[i * nfiles + f] = now_ns() - t0;
-			if (pread(a.fd, &id, sizeof(id), 0) != sizeof(id) || id != i * nfiles + f)
+			ffd[i * nfiles + f] = a.fd;
+		}
+	}
+	t_all = now_ns() - t_all;
+	printf("BENCH retrieve_all ns=%llu\n", (unsigned long long)t_all);
+	for (i = 0; i < nsess; i++) {
+		struct liveupdate_session_finish fin = { .size = sizeof(fin) };
+
+		for (f = 0; f < nfiles; f++) {
+			unsigned long id = 0;
+			int fd = ffd[i * nfiles + f];
+
+			if (pread(fd, &id, sizeof(id), 0) != sizeof(id) || id != i * nfiles + f)
 				fail("file contents");
-			close(a.fd);
+			close(fd);
 		}
 		t0 = now_ns();
-		if (ioctl(r.fd, LIVEUPDATE_SESSION_FINISH, &fin))
+		if (ioctl(sfd[i], LIVEUPDATE_SESSION_FINISH, &fin))
 			fail("FINISH");
 		t_fin[i] = now_ns() - t0;
-		close(r.fd);
+		close(sfd[i]);
 	}
 	stat("retrieve_session", t_rs, nsess);
 	stat("retrieve_fd", t_rf, n);
