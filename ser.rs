@@ -88,7 +88,8 @@ const fn flb_off(i: usize) -> usize {
 
 /// A file of an incoming session, as the previous kernel recorded it.
 pub(crate) struct InFile {
-    pub(crate) compatible: Compat,
+    /// Its handler's compatible string: an index in [`HandOver::compats`].
+    pub(crate) compat: u32,
     pub(crate) data: u64,
     pub(crate) token: u64,
 }
@@ -122,6 +123,8 @@ pub(crate) struct InFlb {
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
     pub(crate) sessions: KVVec<InSession>,
+    /// The distinct compatible strings of the files' handlers (a handful).
+    pub(crate) compats: KVec<Compat>,
     pub(crate) flbs: KVec<InFlb>,
     /// The pages it was read from, sorted, each once: given back once its sessions are gone.
     pub(crate) pages: KVVec<u64>,
@@ -204,6 +207,20 @@ fn walk<S: PageSource, E: Entry>(
     Ok(total)
 }
 
+/// The index of the compatible string `raw` (a file entry's field) in `compats`, added if
+/// new; refused unless a NUL ends it within the field and it is not empty.
+fn compat_index(compats: &mut KVec<Compat>, raw: &[u8; COMPAT_LEN]) -> PResult<u32> {
+    let Ok(c) = Compat::parse(raw) else {
+        return bad("a file's handler name is empty or not terminated");
+    };
+    if let Some(i) = compats.iter().position(|x| *x == c) {
+        // At most `MAX_FILES` strings, which fits a `u32`.
+        return Ok(i as u32);
+    }
+    compats.push(c, GFP_KERNEL).map_err(oom)?;
+    Ok((compats.len() - 1) as u32)
+}
+
 /// Reads and validates a whole hand-over whose root (a `root_len`-byte blob) is the page at
 /// `root_pa`. Every page it uses is in [`HandOver::pages`], each once.
 pub(crate) fn parse<S: PageSource>(
@@ -261,13 +278,22 @@ pub(crate) fn parse<S: PageSource>(
     drop(names);
 
     let mut sessions = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
+    let mut compats: KVec<Compat> = KVec::new();
+    // The last file's raw compatible field and its index: files of one handler follow each
+    // other, and are then validated by one comparison.
+    let mut last: Option<([u8; COMPAT_LEN], u32)> = None;
     for (name, files_pa, count) in heads.iter() {
         // The count is checked against the chain as it is read: not trusted for memory.
         let mut files = KVVec::with_capacity((*count as usize).min(FileSer::PER_BLOCK), GFP_KERNEL)
             .map_err(oom)?;
         let n = walk(src, &mut pages, *files_pa, |e: &FileSer| {
-            let Ok(compatible) = Compat::parse(&e.compatible) else {
-                return bad("a file's handler name is empty or not terminated");
+            let compat = match last {
+                Some((raw, i)) if raw == e.compatible => i,
+                _ => {
+                    let i = compat_index(&mut compats, &e.compatible)?;
+                    last = Some((e.compatible, i));
+                    i
+                }
             };
             if files.len() as u64 >= *count {
                 return bad("a session's file chain holds more files than its count");
@@ -275,7 +301,7 @@ pub(crate) fn parse<S: PageSource>(
             files
                 .push(
                     InFile {
-                        compatible,
+                        compat,
                         data: e.data,
                         token: e.token,
                     },
@@ -386,6 +412,7 @@ pub(crate) fn parse<S: PageSource>(
     Ok(HandOver {
         liveupdate_num,
         sessions,
+        compats,
         flbs,
         pages,
     })

@@ -174,7 +174,9 @@ mod handover {
         assert_eq!(h.sessions[0].files.len(), 2);
         assert_eq!(h.sessions[0].files[1].token, 200);
         assert_eq!(h.sessions[0].files[1].data, 8);
-        assert_eq!(h.sessions[0].files[0].compatible.as_bytes(), b"memfd-v2");
+        assert_eq!(h.compats.len(), 1);
+        assert_eq!(h.sessions[0].files[0].compat, 0);
+        assert_eq!(h.compats[0].as_bytes(), b"memfd-v2");
         assert_eq!(h.sessions[1].files.len(), 0);
         assert_eq!(h.flbs.len(), 2);
         assert_eq!(h.flbs[0].name.as_bytes(), b"flb-0");
@@ -337,6 +339,26 @@ mod handover {
         // A small session needs no index.
         let h = parse_with(&mut valid(), &root(SESS, FLBS)).ok().unwrap();
         assert!(h.sessions[0].by_token.is_empty());
+    }
+
+    #[test]
+    fn handler_names_are_kept_once() {
+        let mut f = valid();
+        file(f.at(2), 1, b"other-v1", 8, 200);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert_eq!(h.compats.len(), 2);
+        assert_eq!(h.sessions[0].files[1].compat, 1);
+        assert_eq!(h.compats[1].as_bytes(), b"other-v1");
+        // The same names again in a second session: no new entry.
+        session(f.at(1), 1, b"b", 0x40000, 2);
+        let p = f.add(0x40000);
+        header(p, |h| h.count = 2);
+        file(p, 0, b"other-v1", 9, 1);
+        file(p, 1, b"memfd-v2", 10, 2);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert_eq!(h.compats.len(), 2);
+        assert_eq!(h.sessions[1].files[0].compat, 1);
+        assert_eq!(h.sessions[1].files[1].compat, 0);
     }
 
     #[test]

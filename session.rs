@@ -30,7 +30,6 @@ use kernel::{
 
 use crate::{
     abi::{
-        Compat,
         Name,
         SessionSer,
         MAX_SESSIONS, //
@@ -144,7 +143,7 @@ impl Luo {
             if self.sessions.lock().incoming.get(&s.name).is_some() {
                 continue;
             }
-            if let Some(session) = self.incoming_session(s)? {
+            if let Some(session) = self.incoming_session(h, s)? {
                 let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
                 self.sessions
                     .lock()
@@ -157,21 +156,26 @@ impl Luo {
 
     /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
     /// its files has no registered handler. Any other error (out of memory) is returned.
-    fn incoming_session(&'static self, s: &'static InSession) -> Result<Option<Arc<Session>>> {
+    fn incoming_session(
+        &'static self,
+        h: &'static HandOver,
+        s: &'static InSession,
+    ) -> Result<Option<Arc<Session>>> {
         let mut files = FileSet::incoming(s.files.len(), &s.by_token)?;
         // The files of a session mostly share one handler: it is looked up again only when the
         // compatible string changes.
-        let mut last: Option<(Compat, Handler)> = None;
+        let mut last: Option<(u32, Handler)> = None;
         for f in s.files.iter() {
             let cached = last
                 .as_ref()
-                .filter(|(c, _)| *c == f.compatible)
+                .filter(|(c, _)| *c == f.compat)
                 .and_then(|(_, h)| Some((*h, h.module_get(ENOENT).ok()?)));
+            let compatible = h.compats.get(f.compat as usize).ok_or(EINVAL)?;
             // Only a missing handler drops the session; running out of memory fails the
             // build, which the next open retries.
             let found = match cached {
                 Some(found) => Ok(found),
-                None => self.core.registry.handler_for(f.compatible.as_bytes()),
+                None => self.core.registry.handler_for(compatible.as_bytes()),
             };
             let (handler, module) = match found {
                 Ok(found) => found,
@@ -179,13 +183,13 @@ impl Luo {
                     pr_err!(
                         "session [{}] dropped: no registered handler for compatible '{}'\n",
                         BStr::from_bytes(s.name.as_bytes()),
-                        BStr::from_bytes(f.compatible.as_bytes())
+                        BStr::from_bytes(compatible.as_bytes())
                     );
                     return Ok(None);
                 }
                 Err(e) => return Err(e),
             };
-            last = Some((f.compatible, handler));
+            last = Some((f.compat, handler));
             files.push_incoming(handler, module, f.token, f.data)?;
         }
         Ok(Some(Arc::pin_init(
