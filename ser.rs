@@ -58,6 +58,9 @@ use crate::{
 const HDR: usize = size_of::<BlockHeader>();
 /// Size of the root.
 pub(crate) const ROOT: usize = size_of::<RootSer>();
+/// Most distinct file handler names one hand-over may use (a kernel has a handful of file
+/// handlers; memfd is the only one in Linux 7.3).
+pub(crate) const MAX_HANDLER_NAMES: usize = 64;
 /// Sessions of at most this many files have no token index: they are scanned.
 pub(crate) const SMALL_SESSION: usize = 8;
 // A file's index in its session fits the token index's `u32`.
@@ -208,14 +211,18 @@ fn walk<S: PageSource, E: Entry>(
 }
 
 /// The index of the compatible string `raw` (a file entry's field) in `compats`, added if
-/// new; refused unless a NUL ends it within the field and it is not empty.
+/// new; refused unless a NUL ends it within the field and it is not empty, and past
+/// [`MAX_HANDLER_NAMES`] distinct names (which bounds the search, whatever the input).
 fn compat_index(compats: &mut KVec<Compat>, raw: &[u8; COMPAT_LEN]) -> PResult<u32> {
     let Ok(c) = Compat::parse(raw) else {
         return bad("a file's handler name is empty or not terminated");
     };
     if let Some(i) = compats.iter().position(|x| *x == c) {
-        // At most `MAX_FILES` strings, which fits a `u32`.
+        // `i < MAX_HANDLER_NAMES`.
         return Ok(i as u32);
+    }
+    if compats.len() >= MAX_HANDLER_NAMES {
+        return bad("the files name more than 64 different handlers");
     }
     compats.push(c, GFP_KERNEL).map_err(oom)?;
     Ok((compats.len() - 1) as u32)

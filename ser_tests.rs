@@ -361,6 +361,40 @@ mod handover {
         assert_eq!(h.sessions[1].files[1].compat, 0);
     }
 
+    /// A hand-over whose session "a" has `n` files (two blocks), each naming another handler.
+    fn many_handlers(n: usize) -> Fake {
+        let per = FileSer::PER_BLOCK;
+        let mut f = valid();
+        edit(f.at(1), session_off(0), |s: &mut SessionSer| {
+            s.file_set_ser.count = n as u64
+        });
+        header(f.at(2), |h| {
+            h.count = per.min(n) as u64;
+            h.next = if n > per { 0x50000 } else { 0 };
+        });
+        f.add(0x50000);
+        header(f.at(4), |h| h.count = n.saturating_sub(per) as u64);
+        for i in 0..n {
+            let mut name = *b"handler-000";
+            name[8] = b'0' + (i / 100) as u8;
+            name[9] = b'0' + (i / 10 % 10) as u8;
+            name[10] = b'0' + (i % 10) as u8;
+            let (page, slot) = if i < per { (2, i) } else { (4, i - per) };
+            file(f.at(page), slot, &name, 0x100 + i as u64, i as u64);
+        }
+        f
+    }
+
+    #[test]
+    fn too_many_handler_names_are_rejected() {
+        let mut f = many_handlers(MAX_HANDLER_NAMES + 1);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+        let mut f = many_handlers(MAX_HANDLER_NAMES);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert_eq!(h.compats.len(), MAX_HANDLER_NAMES);
+        assert_eq!(h.sessions[0].files.len(), MAX_HANDLER_NAMES);
+    }
+
     #[test]
     fn a_page_used_twice_is_rejected() {
         // A file chain that is also another session's.

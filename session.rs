@@ -163,7 +163,9 @@ impl Luo {
     ) -> Result<Option<Arc<Session>>> {
         let mut files = FileSet::incoming(s.files.len(), &s.by_token)?;
         // The files of a session mostly share one handler: it is looked up again only when the
-        // compatible string changes.
+        // compatible string changes. The handler found for an earlier file stays valid (that
+        // file holds a reference on its module); as with a lookup per file, a handler
+        // unregistered meanwhile is still used for this session.
         let mut last: Option<(u32, Handler)> = None;
         for f in s.files.iter() {
             let cached = last
