@@ -10,12 +10,14 @@ use kernel::{
 };
 
 use super::{
-    block_header,
     entry_off,
     flb_off,
+    out::{
+        block_header,
+        root_of,
+        set_flb_header, //
+    },
     read,
-    root_of,
-    set_flb_header,
     write, //
 };
 use crate::abi::{
