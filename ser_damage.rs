@@ -13,7 +13,6 @@ use super::{
     entry_off,
     flb_off,
     out::{
-        block_header,
         root_of,
         set_flb_header, //
     },
@@ -53,10 +52,10 @@ pub(crate) fn damage(
             write(root, 0, &r);
         }
         (b"count", Some((b, _))) => {
-            let h = block_header(hdr(&*b).next, SessionSer::PER_BLOCK as u64 + 1);
+            let h = BlockHeader::new(hdr(&*b).next, SessionSer::PER_BLOCK as u64 + 1);
             write(b, 0, &h);
         }
-        (b"chain", Some((b, pa))) => write(b, 0, &block_header(pa, hdr(&*b).count)),
+        (b"chain", Some((b, pa))) => write(b, 0, &BlockHeader::new(pa, hdr(&*b).count)),
         (b"name", Some((b, _))) => {
             let mut s = read::<SessionSer>(b, entry_off::<SessionSer>(0)).unwrap_or_default();
             s.name = [b'X'; NAME_LEN];
@@ -78,7 +77,7 @@ pub(crate) fn damage(
         }
         (b"foreign_page", Some((b, _))) if file_data.is_some() => {
             let next = file_data.unwrap_or(0) & !(PAGE_SIZE as u64 - 1);
-            write(b, 0, &block_header(next, hdr(&*b).count));
+            write(b, 0, &BlockHeader::new(next, hdr(&*b).count));
         }
         _ => {
             pr_warn!(

@@ -122,7 +122,7 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
             let pa = self.pages[self.used].pa();
             if let Some(prev) = self.used.checked_sub(1) {
                 let count = E::PER_BLOCK as u64;
-                write(self.pages[prev].bytes(), 0, &block_header(pa, count));
+                write(self.pages[prev].bytes(), 0, &BlockHeader::new(pa, count));
             }
             // INVARIANT: The new block is linked from the previous one and still empty.
             self.used += 1;
@@ -150,7 +150,7 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
         }
         if let Some(last) = self.used.checked_sub(1) {
             let count = self.in_last as u64;
-            write(self.pages[last].bytes(), 0, &block_header(0, count));
+            write(self.pages[last].bytes(), 0, &BlockHeader::new(0, count));
         }
         self.sealed = true;
     }
@@ -190,11 +190,6 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
         }
         pages
     }
-}
-
-/// A block header.
-pub(super) fn block_header(next: u64, count: u64) -> BlockHeader {
-    BlockHeader::new(next, count)
 }
 
 impl<P: OutMem> Chain<P, FileSer> {
