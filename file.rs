@@ -45,10 +45,9 @@ use crate::{
     kho,
     registry::Registry,
     ser::{
-        self,
         Chain,
-        InFlb,
-        OutMem, //
+        InFile,
+        InFlb, //
     },
 };
 
@@ -92,52 +91,84 @@ impl Core {
     }
 }
 
-/// One preserved file of a session.
+/// One preserved file of an outgoing session.
 pub(crate) struct PreservedFile {
     handler: Handler,
     _module: ModuleRef,
     token: u64,
-    /// The file: always for outgoing files, once retrieved for incoming ones.
-    file: Option<ARef<File>>,
+    file: ARef<File>,
     /// The handler's serialized data.
     data: u64,
-    /// The handler's private pointer (outgoing only).
+    /// The handler's private pointer.
     private: usize,
-    /// Key in the preserved ids of [`Core`] while this file holds one.
-    id: Option<usize>,
-    /// 0: not retrieved yet; 1: retrieved; negative: the (sticky) retrieve error.
-    retrieve_status: i32,
-    /// Outgoing files: the FLBs this file holds an outgoing reference on, in the order they
-    /// were taken. Incoming files hold none: at finish they drop a reference on the FLBs
-    /// linked to their handler then, as in C (an FLB whose module is gone is not touched).
+    /// Key in the preserved ids of [`Core`].
+    id: usize,
+    /// The FLBs this file holds an outgoing reference on, in the order they were taken.
     flbs: KVec<Arc<FlbState>>,
 }
 
 impl PreservedFile {
     fn args(&self) -> FileArgs<'_> {
         FileArgs {
-            file: self.file.as_deref(),
+            file: Some(&*self.file),
             data: self.data,
             private: self.private,
-            retrieve_status: self.retrieve_status,
+            retrieve_status: 0,
         }
     }
 }
 
+/// What changes for a file handed over by the previous kernel; its record (handler, data,
+/// token) stays in the parsed hand-over, which lives as long as the kernel. At finish it drops
+/// a reference on the FLBs linked to its handler then, as in C (an FLB whose module is gone
+/// is not touched).
+#[derive(Clone, Default)]
+struct InState {
+    /// The file, once retrieved.
+    file: Option<ARef<File>>,
+    /// Key in the preserved ids of [`Core`] while this file holds one.
+    id: Option<usize>,
+    /// 0: not retrieved yet; 1: retrieved; negative: the (sticky) retrieve error.
+    retrieve_status: i32,
+}
+
+/// The handler of the incoming files whose compatible string is `compat` (an index in the
+/// hand-over's names), with a reference on its module while the set needs it.
+pub(crate) struct InHandler {
+    pub(crate) compat: u32,
+    pub(crate) handler: Handler,
+    pub(crate) _module: ModuleRef,
+}
+
 /// The files of one session.
+///
+/// # Invariants
+///
+/// An incoming set has one entry in `state` per record in `records`, and a handler in
+/// `handlers` for the compatible string of each.
 pub(crate) struct FileSet {
+    /// An outgoing set's files.
     files: KVVec<PreservedFile>,
     /// Token to index in `files`, for an outgoing set (files come and go).
     tokens: RBTree<u64, usize>,
-    /// For an incoming set: `(token, index in files)` sorted by token, the hand-over parser's
-    /// (no allocation per file or per session); empty for a small set, which is scanned.
+    /// An incoming set's files as the parsed hand-over records them (empty once finished).
+    records: &'static [InFile],
+    /// What changed for each of `records` since.
+    state: KVVec<InState>,
+    /// The handlers of `records`, one per compatible string (a session's files mostly share
+    /// one).
+    handlers: KVec<InHandler>,
+    /// For an incoming set: `(token, index in records)` sorted by token, the hand-over
+    /// parser's (no allocation per file or per session); empty for a small set, which is
+    /// scanned.
     by_token: &'static [(u64, u32)],
     /// The set was handed over by the previous kernel.
     incoming: bool,
-    /// KHO pages for the file chain of an outgoing set, allocated as files are preserved:
-    /// reboot only writes into them. After a successful reboot they hold the chain handed to
-    /// the next kernel; the session is frozen then, and its set is never changed or dropped.
-    pool: KVec<kho::OutPage>,
+    /// The file chain of an outgoing set, in KHO pages: written as files are preserved, so
+    /// that reboot only stores what a freeze changed. After a successful reboot it is what
+    /// the next kernel reads; the session is frozen then, and its set is never changed or
+    /// dropped.
+    chain: Chain<kho::OutPage, FileSer>,
 }
 
 impl FileSet {
@@ -145,23 +176,62 @@ impl FileSet {
         Self {
             files: KVVec::new(),
             tokens: RBTree::new(),
+            records: &[],
+            state: KVVec::new(),
+            handlers: KVec::new(),
             by_token: &[],
             incoming: false,
-            pool: KVec::new(),
+            chain: Chain::new(),
         }
     }
 
-    /// An incoming set of `n` files with unique tokens, indexed by `by_token` (sorted, see
-    /// `ser::InSession`; empty for a small set); the files are added in order with
-    /// [`Self::push_incoming`].
-    pub(crate) fn incoming(n: usize, by_token: &'static [(u64, u32)]) -> Result<Self> {
+    /// An incoming set: the files of `records`, with unique tokens, indexed by `by_token`
+    /// (sorted, see `ser::InSession`; empty for a small set), whose handlers are `handlers`.
+    /// Nothing is done per file: a file is only looked at when it is retrieved or finished.
+    pub(crate) fn incoming(
+        records: &'static [InFile],
+        by_token: &'static [(u64, u32)],
+        handlers: KVec<InHandler>,
+    ) -> Result<Self> {
+        if records
+            .iter()
+            .any(|r| !handlers.iter().any(|h| h.compat == r.compat))
+        {
+            return Err(EINVAL);
+        }
+        let mut state = KVVec::new();
+        state.extend_with(records.len(), InState::default(), GFP_KERNEL)?;
+        // INVARIANT: One state per record, and a handler for each, checked above.
         Ok(Self {
-            files: KVVec::with_capacity(n, GFP_KERNEL)?,
+            files: KVVec::new(),
             tokens: RBTree::new(),
+            records,
+            state,
+            handlers,
             by_token,
             incoming: true,
-            pool: KVec::new(),
+            chain: Chain::new(),
         })
+    }
+
+    /// The handler of an incoming file.
+    fn handler_of(&self, record: &InFile) -> Result<Handler> {
+        self.handlers
+            .iter()
+            .find(|h| h.compat == record.compat)
+            .map(|h| h.handler)
+            .ok_or(EINVAL)
+    }
+
+    /// The arguments for a handler's callback on incoming file `i`.
+    fn in_args(&self, i: usize) -> FileArgs<'_> {
+        let st = &self.state[i];
+        FileArgs {
+            file: st.file.as_deref(),
+            data: self.records[i].data,
+            private: 0,
+            retrieve_status: st.retrieve_status,
+        }
     }
 
     /// The index of the file of `token`.
@@ -170,27 +240,15 @@ impl FileSet {
             return self.tokens.get(&token).copied();
         }
         if self.by_token.is_empty() {
-            return self.files.iter().position(|f| f.token == token);
+            return self.records.iter().position(|f| f.token == token);
         }
         let i = self.by_token.binary_search_by_key(&token, |e| e.0).ok()?;
-        Some(self.by_token[i].1 as usize).filter(|&i| i < self.files.len())
+        Some(self.by_token[i].1 as usize).filter(|&i| i < self.records.len())
     }
 
-    /// The pages reserved for the file chain (reboot writes the chain into them).
-    pub(crate) fn take_pool(&mut self) -> KVec<kho::OutPage> {
-        core::mem::take(&mut self.pool)
-    }
-
-    /// Gives back the pages of a chain (written, or zeroed after a failed attempt).
-    pub(crate) fn restore_pool(&mut self, pages: KVec<kho::OutPage>) {
-        self.pool = pages;
-    }
-
-    /// Zeroes the pool's pages after a failed reboot had written a chain into them.
-    pub(crate) fn zero_pool(&mut self) {
-        for p in self.pool.iter_mut() {
-            p.bytes().fill(0);
-        }
+    /// Where the file chain starts (0 for no file) and how many files it holds.
+    pub(crate) fn file_chain(&self) -> (u64, usize) {
+        (self.chain.head(), self.chain.len())
     }
 
     /// The handler's data of the first file, if any (for fault injection).
@@ -210,7 +268,7 @@ impl FileSet {
         self.files.reserve(1, GFP_KERNEL)?;
         let token_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        ser::fit_pool::<FileSer, _>(&mut self.pool, self.files.len() + 1)?;
+        self.chain.reserve()?;
 
         let preserved = (|| {
             let file = cabi::fget(fd)?;
@@ -229,23 +287,36 @@ impl FileSet {
         let (file, handler, module, flbs, id, data, private) = match preserved {
             Ok(p) => p,
             Err(e) => {
-                // Give back the page reserved for this file; shrinking cannot fail.
-                let _ = ser::fit_pool::<FileSer, _>(&mut self.pool, self.files.len());
+                // Give back the page reserved for this file.
+                self.chain.trim();
                 return Err(e);
             }
         };
 
+        // Cannot fail: a page and the vectors' capacity were reserved above.
+        let written = self.chain.push_file(handler.compatible(), data, token);
+        if let Err(e) = written {
+            let args = FileArgs {
+                file: Some(&*file),
+                data,
+                private,
+                retrieve_status: 0,
+            };
+            handler.unpreserve(&args);
+            flb::file_unpreserve(&flbs);
+            core.forget_id(id);
+            return Err(e);
+        }
         let index = self.files.len();
         let pushed = self.files.push(
             PreservedFile {
                 handler,
                 _module: module,
                 token,
-                file: Some(file),
+                file,
                 data,
                 private,
-                id: Some(id),
-                retrieve_status: 0,
+                id,
                 flbs,
             },
             GFP_KERNEL,
@@ -263,80 +334,93 @@ impl FileSet {
         while let Some(f) = self.files.pop() {
             f.handler.unpreserve(&f.args());
             flb::file_unpreserve(&f.flbs);
-            if let Some(id) = f.id {
-                core.forget_id(id);
-            }
+            core.forget_id(f.id);
         }
         self.tokens = RBTree::new();
-        self.by_token = &[];
-        self.pool = KVec::new();
+        self.chain = Chain::new();
     }
 
-    /// `LIVEUPDATE_SESSION_RETRIEVE_FD`: the file of `token`, re-created on first use. A failed
-    /// retrieve fails the same way every time.
+    /// `LIVEUPDATE_SESSION_RETRIEVE_FD` (incoming sets): the file of `token`, re-created on
+    /// first use. A failed retrieve fails the same way every time.
     pub(crate) fn retrieve(&mut self, core: &Core, token: u64) -> Result<ARef<File>> {
         let index = self.index(token).ok_or(ENOENT)?;
         let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let f = &mut self.files[index];
-        match f.retrieve_status {
+        let record = &self.records[index];
+        let handler = self.handler_of(record)?;
+        let st = &mut self.state[index];
+        match st.retrieve_status {
             s if s < 0 => return Err(Error::from_errno(s)),
-            s if s > 0 => return f.file.clone().ok_or(EINVAL),
+            s if s > 0 => return st.file.clone().ok_or(EINVAL),
             _ => {}
         }
-        let file = match f.handler.retrieve(f.data) {
+        let file = match handler.retrieve(record.data) {
             Ok(file) => file,
             Err(e) => {
-                f.retrieve_status = e.to_errno();
+                st.retrieve_status = e.to_errno();
                 return Err(e);
             }
         };
-        let id = f.handler.id(&file);
+        let id = handler.id(&file);
         // A retrieved object cannot be preserved again until it is finished.
         if core.claim_id(id, id_node).is_ok() {
-            f.id = Some(id);
+            st.id = Some(id);
         } else {
             pr_warn!("retrieved file of token {:#x} is already in use\n", token);
         }
-        f.retrieve_status = 1;
-        f.file = Some(file.clone());
+        st.retrieve_status = 1;
+        st.file = Some(file.clone());
         Ok(file)
     }
 
-    /// `LIVEUPDATE_SESSION_FINISH`: asks every file whether it can finish, then finishes them
-    /// all, last first. Idempotent.
+    /// `LIVEUPDATE_SESSION_FINISH` (incoming sets): asks every file whether it can finish,
+    /// then finishes them all, last first. Idempotent.
     pub(crate) fn finish(&mut self, core: &Core) -> Result {
-        if self.files.iter().any(|f| !f.handler.can_finish(&f.args())) {
-            return Err(EBUSY);
-        }
-        let mut flbs = FinishFlbs::new();
-        for f in self.files.iter() {
-            flbs.add(core, &f.handler)?;
-        }
-        while let Some(f) = self.files.pop() {
-            f.handler.finish(&f.args());
-            flbs.file_finish(core, &f.handler);
-            if let Some(id) = f.id {
-                core.forget_id(id);
+        for (i, r) in self.records.iter().enumerate() {
+            if !self.handler_of(r)?.can_finish(&self.in_args(i)) {
+                return Err(EBUSY);
             }
         }
-        self.tokens = RBTree::new();
+        let mut flbs = FinishFlbs::new();
+        for h in self.handlers.iter() {
+            flbs.add(core, &h.handler)?;
+        }
+        for i in (0..self.records.len()).rev() {
+            let handler = self.handler_of(&self.records[i])?;
+            handler.finish(&self.in_args(i));
+            flbs.file_finish(core, &handler);
+            let st = core::mem::take(&mut self.state[i]);
+            if let Some(id) = st.id {
+                core.forget_id(id);
+            }
+            // The file's reference goes now, as each file is finished in C.
+            drop(st);
+        }
+        // INVARIANT: No record, no state, no handler.
+        self.records = &[];
+        self.state = KVVec::new();
+        self.handlers = KVec::new();
         self.by_token = &[];
         Ok(())
     }
 
-    /// Freezes every file, first preserved first, and records it in `chain`. On failure the
-    /// files frozen so far are unfrozen again.
-    pub(crate) fn freeze<P: OutMem>(&mut self, chain: &mut Chain<P, FileSer>) -> Result {
+    /// Freezes every file, first preserved first, and stores the data each handler returns
+    /// into the file's entry. On failure the files frozen so far are unfrozen again.
+    pub(crate) fn freeze(&mut self) -> Result {
         for i in 0..self.files.len() {
             let f = &mut self.files[i];
             let frozen = fault::freeze().and_then(|()| f.handler.freeze(&f.args()));
             let res = match frozen {
                 Ok(data) => {
                     f.data = data;
-                    // A file that froze but cannot be recorded is unfrozen with the rest.
-                    chain
-                        .push_file(f.handler.compatible(), data, f.token)
-                        .map_err(|e| (e, i + 1))
+                    // The chain holds an entry per file; a file without one (never) is
+                    // unfrozen with the rest.
+                    match self.chain.entry_mut(i) {
+                        Some(e) => {
+                            e.data = data;
+                            Ok(())
+                        }
+                        None => Err((EINVAL, i + 1)),
+                    }
                 }
                 Err(e) => {
                     pr_warn!(
@@ -363,32 +447,6 @@ impl FileSet {
         for f in self.files.iter() {
             f.handler.unfreeze(&f.args());
         }
-    }
-
-    /// Adds the next file handed over by the previous kernel (deserialization), in the order
-    /// of the token index the set was made with.
-    pub(crate) fn push_incoming(
-        &mut self,
-        handler: Handler,
-        module: ModuleRef,
-        token: u64,
-        data: u64,
-    ) -> Result {
-        self.files.push(
-            PreservedFile {
-                handler,
-                _module: module,
-                token,
-                file: None,
-                data,
-                private: 0,
-                id: None,
-                retrieve_status: 0,
-                flbs: KVec::new(),
-            },
-            GFP_KERNEL,
-        )?;
-        Ok(())
     }
 }
 

@@ -15,7 +15,14 @@ use kernel::{
     prelude::*,
     str::BStr,
     sync::{
-        atomic::ordering::Full,
+        atomic::{
+            ordering::{
+                Acquire,
+                Full,
+                Release, //
+            },
+            Atomic,
+        },
         Arc,
         Mutex, //
     },
@@ -118,6 +125,10 @@ pub(crate) struct FlbState {
     compat: Compat,
     #[pin]
     outgoing: Mutex<Outgoing>,
+    /// The outgoing count and data, stored under `outgoing`'s lock at every change, for
+    /// reboot to read without that lock (see [`FlbState::outgoing_record`]).
+    record_count: Atomic<u64>,
+    record_data: Atomic<u64>,
     #[pin]
     incoming: Mutex<Incoming>,
 }
@@ -137,6 +148,8 @@ impl FlbState {
                 },
                 "luo_flb::outgoing"
             ),
+            record_count: Atomic::new(0),
+            record_data: Atomic::new(0),
             incoming <- new_mutex!(
                 Incoming {
                     count: 0,
@@ -151,10 +164,34 @@ impl FlbState {
         })
     }
 
-    /// The outgoing data and count, if the FLB is preserved (for serialization).
+    /// Stores the outgoing count and data for [`FlbState::outgoing_record`]; the caller holds
+    /// `outgoing`'s lock. The data goes first when the count becomes non-zero, last when it
+    /// becomes zero.
+    fn publish(&self, o: &Outgoing) {
+        if o.count == 0 {
+            self.record_count.store(0, Release);
+            self.record_data.store(o.data, Release);
+        } else {
+            self.record_data.store(o.data, Release);
+            self.record_count.store(o.count, Release);
+        }
+    }
+
+    /// The outgoing data and count, if the FLB is preserved, read without the FLB's lock:
+    /// reboot reads them under the registry's lock, under which no FLB lock may be taken.
+    /// With the reboot gate shut no file changes them; a count that moved while it was read
+    /// (a module's get or put meanwhile) is read again.
     pub(crate) fn outgoing_record(&self) -> Option<(u64, u64)> {
-        let o = self.outgoing.lock();
-        (o.count > 0).then_some((o.data, o.count))
+        loop {
+            let count = self.record_count.load(Acquire);
+            if count == 0 {
+                return None;
+            }
+            let data = self.record_data.load(Acquire);
+            if self.record_count.load(Acquire) == count {
+                return Some((data, count));
+            }
+        }
     }
 
     fn preserve_one(&self) -> Result {
@@ -167,6 +204,7 @@ impl FlbState {
             o.module = Some(module);
         }
         o.count += 1;
+        self.publish(&o);
         Ok(())
     }
 
@@ -186,11 +224,12 @@ impl FlbState {
             o.obj = 0;
             o.module = None;
         }
+        self.publish(&o);
     }
 
     /// The FLB's compatible string, as copied when the state was made.
-    pub(crate) fn name(&self) -> &[u8] {
-        self.compat.as_bytes()
+    pub(crate) fn name(&self) -> &Compat {
+        &self.compat
     }
 
     /// Whether this state describes `flb`: same address, same compatible string (read from
@@ -268,6 +307,7 @@ pub(crate) fn get_outgoing(flbs: &Flbs, addr: usize) -> Result<usize> {
         return Err(ENOENT);
     }
     o.count = o.count.checked_add(1).ok_or(EOVERFLOW)?;
+    state.publish(&o);
     Ok(o.obj)
 }
 

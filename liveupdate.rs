@@ -32,7 +32,7 @@
 //! `Luo::incoming_built` → `Luo::sessions` → `Session::inner` → the registry's lock →
 //! `FlbState::{outgoing, incoming}` → the FLB states' list, and `Session::inner` → the
 //! preserved ids of `Core`. The registry's lock is never held with an FLB state's lock (reboot
-//! copies the registered FLBs first), so FLB callbacks, which run under their FLB's lock, may
+//! reads the FLBs' records under it from values stored outside the locks), so FLB callbacks, which run under their FLB's lock, may
 //! call the FLB API for other FLBs. The reboot gate's lock, `Luo::handover_pages` and the
 //! preserved ids are leaves.
 //!

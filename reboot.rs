@@ -5,15 +5,13 @@
 
 use kernel::{
     prelude::*,
+    rbtree::RBTree,
     str::BStr,
     sync::Arc, //
 };
 
 use crate::{
-    abi::{
-        FileSer,
-        SessionSer, //
-    },
+    abi::SessionSer,
     fault, kho,
     ser::{
         self,
@@ -39,13 +37,15 @@ pub(crate) fn setup_outgoing(luo: &Luo) -> Result {
     Ok(())
 }
 
-/// Undoes the freeze of `done` (in reverse) after a later part of the reboot failed; the
-/// pages their file chains were written to are zeroed for the next attempt.
-fn unfreeze_all(done: &mut KVVec<&Arc<Session>>) {
-    while let Some(s) = done.pop() {
-        let mut inner = s.inner.lock();
-        inner.files.unfreeze();
-        inner.files.zero_pool();
+/// Undoes the freeze of the sessions before the one of `seq`, in reverse order, after a later
+/// part of the reboot failed.
+fn unfreeze_before(outgoing: &mut RBTree<u64, Arc<Session>>, seq: u64) {
+    let Some(mut cursor) = outgoing.cursor_lower_bound_mut(&seq) else {
+        return;
+    };
+    while let Some(prev) = cursor.move_prev() {
+        cursor = prev;
+        cursor.current().1.inner.lock().files.unfreeze();
     }
 }
 
@@ -73,7 +73,6 @@ fn serialize_closed(luo: &Luo) -> Result {
     let mut guard = luo.sessions.lock();
     let Sessions {
         outgoing,
-        n_outgoing,
         pool,
         out,
         ..
@@ -82,56 +81,44 @@ fn serialize_closed(luo: &Luo) -> Result {
         return Ok(());
     };
     fault::reboot_starts();
-    // The registered FLBs, copied: their records are written at the end, without the registry
-    // lock (FLB locks are never taken under it).
-    let flbs = luo.core.registry.registered_flbs()?;
-    let mut done = KVVec::with_capacity(*n_outgoing, GFP_KERNEL)?;
+    // The file chains were written as files were preserved: a session costs its files'
+    // freezes and one entry here.
     let mut chain = Chain::<_, SessionSer>::with_pages(core::mem::take(pool));
-    for s in outgoing.values() {
+    let mut failed = None;
+    for (seq, s) in outgoing.iter() {
         let mut inner = s.inner.lock();
-        let mut files = Chain::<_, FileSer>::with_pages(inner.files.take_pool());
-        let res = inner.files.freeze(&mut files).and_then(|()| {
+        let res = inner.files.freeze().and_then(|()| {
+            let (head, count) = inner.files.file_chain();
             chain
-                .push_session(&s.name, &files)
+                .push_session(&s.name, head, count)
                 .inspect_err(|_| inner.files.unfreeze())
         });
-        let res = match res {
-            Ok(()) => {
-                inner.files.restore_pool(files.into_written());
-                // Cannot fail: capacity for every session was reserved above.
-                done.push(s, GFP_KERNEL).map_err(|e| {
-                    inner.files.unfreeze();
-                    inner.files.zero_pool();
-                    Error::from(e)
-                })
-            }
-            Err(e) => {
-                inner.files.restore_pool(files.into_pages());
-                Err(e)
-            }
-        };
-        drop(inner);
         if let Err(e) = res {
-            unfreeze_all(&mut done);
-            *pool = chain.into_pages();
-            pr_err!(
-                "live update refused: session [{}] could not be serialized: {:?}\n",
-                BStr::from_bytes(s.name.as_bytes()),
-                e
-            );
-            return Err(e);
+            failed = Some((*seq, s.name, e));
+            break;
         }
+    }
+    if let Some((seq, name, e)) = failed {
+        unfreeze_before(outgoing, seq);
+        *pool = chain.into_pages();
+        pr_err!(
+            "live update refused: session [{}] could not be serialized: {:?}\n",
+            BStr::from_bytes(name.as_bytes()),
+            e
+        );
+        return Err(e);
     }
 
     // Nothing can fail from here on.
+    // The registered FLBs' records, read without their locks (see `outgoing_record`).
     let mut n_flbs = 0;
     let page = out.flbs.bytes();
-    for state in flbs.iter() {
+    luo.core.registry.for_each_flb(|state| {
         if let Some((data, count)) = state.outgoing_record() {
             ser::write_flb(page, n_flbs, state.name(), data, count);
             n_flbs += 1;
         }
-    }
+    });
     ser::set_flb_count(page, n_flbs);
     ser::set_root_sessions(out.root.bytes(), chain.head());
     let kind = fault::damage_kind();

@@ -200,14 +200,13 @@ impl Registry {
         }
     }
 
-    /// The registered FLBs, in registration order (reboot writes their records).
-    pub(crate) fn registered_flbs(&self) -> Result<KVec<Arc<FlbState>>> {
+    /// Calls `f` on every registered FLB, in registration order, under the registry's lock
+    /// (reboot writes their records with it): `f` may take no lock.
+    pub(crate) fn for_each_flb(&self, mut f: impl FnMut(&FlbState)) {
         let t = self.tables.lock();
-        let mut v = KVec::with_capacity(t.flbs.len(), GFP_KERNEL)?;
         for e in t.flbs.iter() {
-            v.push(e.state.clone(), GFP_KERNEL)?;
+            f(&e.state);
         }
-        Ok(v)
     }
 
     /// The FLBs linked to a registered handler. `ENOENT` if the handler is not registered; an

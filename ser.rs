@@ -55,6 +55,9 @@ pub(crate) const ROOT: usize = size_of::<RootSer>();
 /// Most distinct file handler names one hand-over may use (a kernel has a handful of file
 /// handlers; memfd is the only one in Linux 7.3).
 pub(crate) const MAX_HANDLER_NAMES: usize = 64;
+/// Most pages the chains of one hand-over may use, all chains together (4 GiB of chains, some
+/// 60 million files): it bounds the reader's work whatever chains share.
+pub(crate) const MAX_PAGES: usize = 1 << 20;
 /// Sessions of at most this many files have no token index: they are scanned.
 pub(crate) const SMALL_SESSION: usize = 8;
 // A file's index in its session fits the token index's `u32`.
@@ -95,12 +98,16 @@ pub(crate) struct InFile {
 ///
 /// # Invariants
 ///
-/// The tokens are unique. `by_token` holds `(token, index in files)` for every file, sorted by
-/// token, or is empty for a session of at most [`SMALL_SESSION`] files (which is scanned).
+/// Its files are `HandOver::files[first..first + count]`, their tokens unique. For a session of
+/// more than [`SMALL_SESSION`] files, `HandOver::tokens[tokens..tokens + count]` holds
+/// `(token, index in its files)` for every file, sorted by token; a smaller one is scanned.
 pub(crate) struct InSession {
     pub(crate) name: Name,
-    pub(crate) files: KVVec<InFile>,
-    pub(crate) by_token: KVVec<(u64, u32)>,
+    /// Its file chain, until the files are read.
+    head: u64,
+    first: usize,
+    count: usize,
+    tokens: usize,
 }
 
 /// An FLB of the previous kernel.
@@ -116,15 +123,43 @@ pub(crate) struct InFlb {
 ///
 /// # Invariants
 ///
-/// Session names are unique, tokens are unique within each session, FLB names are unique.
+/// Session names are unique (`sessions` is sorted by name), tokens are unique within each
+/// session, FLB names are unique. Every session's ranges lie within `files` and `tokens`.
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
     pub(crate) sessions: KVVec<InSession>,
+    /// The files of every session, one session after the other.
+    files: KVVec<InFile>,
+    /// The token indexes of the sessions with more than [`SMALL_SESSION`] files.
+    tokens: KVVec<(u64, u32)>,
     /// The distinct compatible strings of the files' handlers (a handful).
     pub(crate) compats: KVec<Compat>,
     pub(crate) flbs: KVec<InFlb>,
     /// The pages it was read from, sorted, each once: given back once its sessions are gone.
     pub(crate) pages: KVVec<u64>,
+}
+
+impl InSession {
+    /// Orders sessions by name (compared in place: a key would copy each name).
+    fn by_name(a: &Self, b: &Self) -> core::cmp::Ordering {
+        a.name.cmp(&b.name)
+    }
+}
+
+impl HandOver {
+    /// The files of `s`, a session of this hand-over, in the order they were preserved.
+    pub(crate) fn files(&self, s: &InSession) -> &[InFile] {
+        self.files.get(s.first..s.first + s.count).unwrap_or(&[])
+    }
+
+    /// The token index of `s`: `(token, index in its files)` sorted by token, or empty for a
+    /// session of at most [`SMALL_SESSION`] files.
+    pub(crate) fn by_token(&self, s: &InSession) -> &[(u64, u32)] {
+        if s.count <= SMALL_SESSION {
+            return &[];
+        }
+        self.tokens.get(s.tokens..s.tokens + s.count).unwrap_or(&[])
+    }
 }
 
 /// Where the reader gets the previous kernel's pages from: KHO in the kernel, a table in the
@@ -148,18 +183,17 @@ fn oom(e: impl Into<Error>) -> Invalid {
     Invalid("out of memory", e.into())
 }
 
-/// Walks a block chain of `E`, calling `f` on each entry in order, and records each block's
-/// address in `pages`. Returns the number of entries. A chain that loops ends at
-/// [`MAX_BLOCKS`]; a page used twice anywhere is caught by [`parse`] afterwards.
+/// Walks a block chain of `E`, calling `f` on each block with its address, its page and its
+/// number of entries (which fit the page). Returns the number of entries. A chain that loops
+/// ends at [`MAX_BLOCKS`]; a page used twice anywhere is caught by [`parse`] afterwards.
 fn walk<S: PageSource, E: Entry>(
     src: &mut S,
-    pages: &mut KVVec<u64>,
     head: u64,
-    mut f: impl FnMut(&E) -> PResult<()>,
-) -> PResult<u64> {
+    mut f: impl FnMut(u64, &[u8], usize) -> PResult<()>,
+) -> PResult<usize> {
     let mut pa = head;
     let mut blocks = 0;
-    let mut total = 0u64;
+    let mut total = 0;
     // Brent's cycle detection: a chain that loops is caught within twice its length, with
     // no memory.
     let (mut mark, mut power, mut lap) = (0u64, 1usize, 0usize);
@@ -178,7 +212,6 @@ fn walk<S: PageSource, E: Entry>(
         if pa % PAGE_SIZE as u64 != 0 {
             return bad("a block address is not page-aligned");
         }
-        pages.push(pa, GFP_KERNEL).map_err(oom)?;
         let page = src
             .page(pa)
             .map_err(|e| Invalid("a block is not a page the previous kernel preserved", e))?;
@@ -190,18 +223,33 @@ fn walk<S: PageSource, E: Entry>(
         if hdr.count > E::PER_BLOCK as u64 {
             return bad("a block's entry count does not fit its page");
         }
-        for i in 0..hdr.count as usize {
-            let off = entry_off::<E>(i);
-            // Entries are packed (alignment 1): read in place.
-            let Some(e) = page.get(off..off + size_of::<E>()).and_then(E::from_bytes) else {
-                return bad("a block's entry count does not fit its page");
-            };
-            f(e)?;
-        }
-        total += hdr.count;
+        // `count <= E::PER_BLOCK`: the entries fit the page.
+        let count = hdr.count as usize;
+        f(pa, page, count)?;
+        total += count;
         pa = hdr.next;
     }
     Ok(total)
+}
+
+/// The entries of a block whose header counts `count` (at most `E::PER_BLOCK`), read in place.
+fn entries<E: Entry + 'static>(page: &[u8], count: usize) -> impl Iterator<Item = &E> + '_ {
+    let body = page.get(entry_off::<E>(0)..).unwrap_or(&[]);
+    // Entries are packed (alignment 1): each chunk is one.
+    body.chunks_exact(size_of::<E>())
+        .take(count)
+        .filter_map(E::from_bytes)
+}
+
+// Compatible fields are compared a word at a time.
+const _: () = assert!(COMPAT_LEN % 8 == 0);
+
+/// Whether two compatible fields are the same, compared a word at a time.
+fn same_field(a: &[u8; COMPAT_LEN], b: &[u8; COMPAT_LEN]) -> bool {
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    a.chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .all(|(x, y)| word(x) == word(y))
 }
 
 /// The index of the compatible string `raw` (a file entry's field) in `compats`, added if
@@ -252,106 +300,125 @@ pub(crate) fn parse<S: PageSource>(
     }
     let (sessions_pa, flbs_pa) = (root.sessions_pa, root.flbs_pa);
 
-    // Sessions first, with their file chains' addresses; the file chains are walked after,
-    // so that no two pages are borrowed from `src` at once.
-    let mut heads: KVVec<(Name, u64, u64)> = KVVec::new();
-    walk(src, &mut pages, sessions_pa, |e: &SessionSer| {
-        let Ok(name) = Name::parse(&e.name) else {
-            return bad("a session name is empty or not terminated");
-        };
-        let (files, count) = (e.file_set_ser.files, e.file_set_ser.count);
-        if (files == 0) != (count == 0) || count > MAX_FILES as u64 {
-            return bad("a session's file count does not match its file chain");
+    // First the structure: the sessions, and every page of every chain, so that no page is
+    // used twice before anything is sized by what the chains hold.
+    let mut sessions: KVVec<InSession> = KVVec::new();
+    let add_page = |pages: &mut KVVec<u64>, pa: u64| {
+        if pages.len() >= MAX_PAGES {
+            return bad("the hand-over's chains use more than 2^20 pages");
         }
-        heads.push((name, files, count), GFP_KERNEL).map_err(oom)?;
+        pages.push(pa, GFP_KERNEL).map_err(oom)
+    };
+    walk::<_, SessionSer>(src, sessions_pa, |pa, page, count| {
+        add_page(&mut pages, pa)?;
+        sessions.reserve(count, GFP_KERNEL).map_err(oom)?;
+        for e in entries::<SessionSer>(page, count) {
+            let Ok(name) = Name::parse(&e.name) else {
+                return bad("a session name is empty or not terminated");
+            };
+            let (head, count) = (e.file_set_ser.files, e.file_set_ser.count);
+            if (head == 0) != (count == 0) || count > MAX_FILES as u64 {
+                return bad("a session's file count does not match its file chain");
+            }
+            let session = InSession {
+                name,
+                head,
+                // `count <= MAX_FILES`.
+                count: count as usize,
+                first: 0,
+                tokens: 0,
+            };
+            sessions.push(session, GFP_KERNEL).map_err(oom)?;
+        }
         Ok(())
     })?;
-
-    // Uniqueness by sorting: one allocation, O(n log n).
-    let mut names = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
-    for (name, _, _) in heads.iter() {
-        names.push(name, GFP_KERNEL).map_err(oom)?;
+    let (mut n_files, mut n_tokens) = (0usize, 0usize);
+    for s in sessions.iter() {
+        let n = walk::<_, FileSer>(src, s.head, |pa, _, _| add_page(&mut pages, pa))?;
+        if n != s.count {
+            return bad("a session's file count does not match its file chain");
+        }
+        n_files += n;
+        if n > SMALL_SESSION {
+            n_tokens += n;
+        }
     }
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
+    if flbs_pa != 0 {
+        pages.push(flbs_pa, GFP_KERNEL).map_err(oom)?;
+    }
+    // No page twice (a block in two chains, the FLB page or the root also a block). The
+    // files are then bounded by the pages that really hold them.
+    pages.sort_unstable();
+    if pages.windows(2).any(|w| w[0] == w[1]) {
+        return bad("a page of the hand-over is used twice");
+    }
+
+    // Uniqueness of the names by sorting, in place.
+    sessions.sort_unstable_by(InSession::by_name);
+    if sessions.windows(2).any(|w| w[0].name == w[1].name) {
         return bad("two sessions have the same name");
     }
-    drop(names);
 
-    let mut sessions = KVVec::with_capacity(heads.len(), GFP_KERNEL).map_err(oom)?;
+    // Then the files, into tables of the exact size.
+    let mut files = KVVec::with_capacity(n_files, GFP_KERNEL).map_err(oom)?;
+    let mut tokens = KVVec::with_capacity(n_tokens, GFP_KERNEL).map_err(oom)?;
     let mut compats: KVec<Compat> = KVec::new();
     // The last file's raw compatible field and its index: files of one handler follow each
     // other, and are then validated by one comparison.
     let mut last: Option<([u8; COMPAT_LEN], u32)> = None;
-    for (name, files_pa, count) in heads.iter() {
-        // The count is checked against the chain as it is read: not trusted for memory.
-        let mut files = KVVec::with_capacity((*count as usize).min(FileSer::PER_BLOCK), GFP_KERNEL)
-            .map_err(oom)?;
-        let n = walk(src, &mut pages, *files_pa, |e: &FileSer| {
-            let compat = match last {
-                Some((raw, i)) if raw == e.compatible => i,
-                _ => {
-                    let i = compat_index(&mut compats, &e.compatible)?;
-                    last = Some((e.compatible, i));
-                    i
+    for s in sessions.iter_mut() {
+        s.first = files.len();
+        s.tokens = tokens.len();
+        walk::<_, FileSer>(src, s.head, |_, page, count| {
+            for e in entries::<FileSer>(page, count) {
+                let compat = match &last {
+                    Some((raw, i)) if same_field(raw, &e.compatible) => *i,
+                    _ => {
+                        let i = compat_index(&mut compats, &e.compatible)?;
+                        last = Some((e.compatible, i));
+                        i
+                    }
+                };
+                let f = InFile {
+                    compat,
+                    data: e.data,
+                    token: e.token,
+                };
+                // Within the capacity: the chain was counted above (and has not changed).
+                if files.push_within_capacity(f).is_err() {
+                    return bad("a session's file chain holds more files than its count");
                 }
-            };
-            if files.len() as u64 >= *count {
-                return bad("a session's file chain holds more files than its count");
             }
-            files
-                .push(
-                    InFile {
-                        compat,
-                        data: e.data,
-                        token: e.token,
-                    },
-                    GFP_KERNEL,
-                )
-                .map_err(oom)
+            Ok(())
         })?;
-        if n != *count {
-            return bad("a session's file chain holds fewer files than its count");
-        }
-        // The token index of the incoming session, sorted once: it is also the uniqueness
-        // check (and a chain written in token order sorts in one pass). A small session is
-        // checked pair by pair and needs no index.
-        let mut by_token = KVVec::new();
-        if files.len() <= SMALL_SESSION {
-            for (i, f) in files.iter().enumerate() {
-                if files[..i].iter().any(|g| g.token == f.token) {
+        // The same chain as counted above: the same files.
+        let Some(own) = files.get(s.first..).filter(|own| own.len() == s.count) else {
+            return bad("a session's file count does not match its file chain");
+        };
+        // The token index, sorted once: it is also the uniqueness check (and a chain written
+        // in token order sorts in one pass). A small session is checked pair by pair and
+        // needs no index.
+        if s.count <= SMALL_SESSION {
+            for (i, f) in own.iter().enumerate() {
+                if own[..i].iter().any(|g| g.token == f.token) {
                     return bad("two files of a session have the same token");
                 }
             }
         } else {
-            by_token.reserve(files.len(), GFP_KERNEL).map_err(oom)?;
-            for (i, f) in files.iter().enumerate() {
-                // `files.len() <= MAX_FILES`, which fits a `u32`.
-                by_token
-                    .push((f.token, i as u32), GFP_KERNEL)
-                    .map_err(oom)?;
+            for (i, f) in own.iter().enumerate() {
+                // `i < MAX_FILES`, which fits a `u32`.
+                tokens.push((f.token, i as u32), GFP_KERNEL).map_err(oom)?;
             }
-            by_token.sort_unstable();
-            if by_token.windows(2).any(|w| w[0].0 == w[1].0) {
+            let index = &mut tokens[s.tokens..];
+            index.sort_unstable();
+            if index.windows(2).any(|w| w[0].0 == w[1].0) {
                 return bad("two files of a session have the same token");
             }
         }
-        // INVARIANT: Unique; sorted, one entry per file, or empty for a small session.
-        sessions
-            .push(
-                InSession {
-                    name: *name,
-                    files,
-                    by_token,
-                },
-                GFP_KERNEL,
-            )
-            .map_err(oom)?;
     }
 
     let mut flbs = KVec::new();
     if flbs_pa != 0 {
-        pages.push(flbs_pa, GFP_KERNEL).map_err(oom)?;
         let page = src.page(flbs_pa).map_err(|e| {
             Invalid(
                 "the FLB page is not a page the previous kernel preserved",
@@ -393,26 +460,33 @@ pub(crate) fn parse<S: PageSource>(
         }
     }
 
-    // No page twice (a block in two chains, the FLB page or the root also a block), and no
-    // page that a file's or an FLB's data names: those belong to their handlers.
-    pages.sort_unstable();
-    if pages.windows(2).any(|w| w[0] == w[1]) {
-        return bad("a page of the hand-over is used twice");
+    // No page that a file's or an FLB's data names: those belong to their handlers. A
+    // filter of the pages' frame numbers answers most lookups without a search.
+    const FILTER_WORDS: usize = 16;
+    let mut filter = [0u64; FILTER_WORDS];
+    let bit = |pa: u64| {
+        let i = (pa / PAGE_SIZE as u64) as usize % (64 * FILTER_WORDS);
+        (i / 64, 1u64 << (i % 64))
+    };
+    for &pa in pages.iter() {
+        let (w, b) = bit(pa);
+        filter[w] |= b;
     }
-    let owned = |pa: u64| pages.binary_search(&(pa & !(PAGE_SIZE as u64 - 1))).is_ok();
-    if sessions
-        .iter()
-        .flat_map(|s| s.files.iter())
-        .any(|f| owned(f.data))
-        || flbs.iter().any(|f: &InFlb| owned(f.data))
-    {
+    let owned = |pa: u64| {
+        let (w, b) = bit(pa);
+        filter[w] & b != 0 && pages.binary_search(&(pa & !(PAGE_SIZE as u64 - 1))).is_ok()
+    };
+    if files.iter().any(|f| owned(f.data)) || flbs.iter().any(|f: &InFlb| owned(f.data)) {
         return bad("a page of the hand-over is also a file's or an FLB's data");
     }
 
-    // INVARIANT: Names, tokens and FLB names were checked for uniqueness above.
+    // INVARIANT: Names, tokens and FLB names were checked for uniqueness above; the sessions'
+    // ranges were laid out over `files` and `tokens` as they were filled.
     Ok(HandOver {
         liveupdate_num,
         sessions,
+        files,
+        tokens,
         compats,
         flbs,
         pages,
@@ -424,13 +498,11 @@ mod out;
 pub(crate) use out::{
     fit_pool,
     init_flb_page,
-    pages_for,
     set_flb_count,
     set_root_sessions,
     write_flb,
     write_root,
-    Chain,
-    OutMem, //
+    Chain, //
 };
 
 #[path = "ser_damage.rs"]

@@ -75,92 +75,112 @@ pub(crate) fn fit_pool<E: Entry, P: OutMem>(pool: &mut KVec<P>, entries: usize) 
     Ok(())
 }
 
-/// A block chain of `E` being written: never holds an empty block. It writes into pages
-/// reserved beforehand (see [`fit_pool`]) and allocates only if they run out. Dropping it
-/// frees its pages; a successful reboot keeps them where they were reserved with
-/// [`Chain::into_written`], a failed one takes them back zeroed with [`Chain::into_pages`].
+/// A block chain of `E`, complete after every change: the next kernel could read it at any
+/// moment. So a session's file chain is written as files are preserved and reboot only
+/// stores what a freeze changed, and the session chain is written at reboot into pages
+/// reserved beforehand (see [`fit_pool`]). Dropping the chain frees its pages; a successful
+/// reboot keeps them where they were reserved with [`Chain::into_written`], a failed one
+/// takes them back zeroed with [`Chain::into_pages`].
 ///
 /// # Invariants
 ///
-/// `pages[..used]` are the chain's blocks, each full one linked to the next; the last one holds
-/// `in_last` entries (its header is written when `sealed`); `pages[used..]` are zeroed spares.
+/// `pages[..pages_for::<E>(len)]` hold the chain of the `len` entries: each block's header
+/// holds its number of entries (1 to `E::PER_BLOCK`), a full block links to the next one, the
+/// last block links nowhere. `pages[pages_for::<E>(len)..]` are zeroed spares.
 pub(crate) struct Chain<P: OutMem, E: Entry> {
     pages: KVec<P>,
-    used: usize,
-    in_last: usize,
-    total: u64,
-    /// The last block's header is written (nothing was pushed since).
-    sealed: bool,
+    len: usize,
     _entry: PhantomData<E>,
 }
 
+/// The entry in slot `slot` of a block.
+fn slot_mut<E: Entry>(page: &mut [u8], slot: usize) -> Option<&mut E> {
+    let off = entry_off::<E>(slot);
+    // The entry types are packed (alignment 1): the slot is always one.
+    page.get_mut(off..off + size_of::<E>())
+        .and_then(E::from_bytes_mut)
+}
+
 impl<P: OutMem, E: Entry> Chain<P, E> {
-    /// A chain that writes into `pages` (zeroed) before it allocates.
-    pub(crate) fn with_pages(pages: KVec<P>) -> Self {
-        // INVARIANT: No page is used yet; the caller passes zeroed pages.
+    /// An empty chain with no pages.
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: No entry, no page.
         Self {
-            pages,
-            used: 0,
-            in_last: 0,
-            total: 0,
-            sealed: false,
+            pages: KVec::new(),
+            len: 0,
             _entry: PhantomData,
         }
     }
 
-    /// Appends an entry, in the next page if the last one is full: `fill` writes it in place,
-    /// into a zeroed slot. The last block's header is written when the chain is sealed.
-    pub(crate) fn push_with(&mut self, fill: impl FnOnce(&mut E)) -> Result {
-        if self.used == 0 || self.in_last == E::PER_BLOCK {
-            if self.used == MAX_BLOCKS {
-                return Err(ENOSPC);
-            }
-            if self.used == self.pages.len() {
-                self.pages.reserve(1, GFP_KERNEL)?;
-                self.pages.push(P::alloc()?, GFP_KERNEL)?;
-            }
-            let pa = self.pages[self.used].pa();
-            if let Some(prev) = self.used.checked_sub(1) {
-                let count = E::PER_BLOCK as u64;
-                write(self.pages[prev].bytes(), 0, &BlockHeader::new(pa, count));
-            }
-            // INVARIANT: The new block is linked from the previous one and still empty.
-            self.used += 1;
-            self.in_last = 0;
+    /// An empty chain that writes into `pages` (zeroed) before it allocates.
+    pub(crate) fn with_pages(pages: KVec<P>) -> Self {
+        // INVARIANT: No entry yet; the caller passes zeroed pages.
+        Self {
+            pages,
+            len: 0,
+            _entry: PhantomData,
         }
-        let off = entry_off::<E>(self.in_last);
-        let page = self.pages[self.used - 1].bytes();
-        // The entry types are packed (alignment 1): the slot is always one.
-        let slot = page
-            .get_mut(off..off + size_of::<E>())
-            .and_then(E::from_bytes_mut)
-            .ok_or(EINVAL)?;
-        fill(slot);
-        self.in_last += 1;
-        self.total += 1;
-        self.sealed = false;
+    }
+
+    /// The number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Makes sure the next append allocates nothing: `ENOSPC` past [`MAX_BLOCKS`] blocks.
+    pub(crate) fn reserve(&mut self) -> Result {
+        let want = pages_for::<E>(self.len + 1);
+        if want > MAX_BLOCKS {
+            return Err(ENOSPC);
+        }
+        if self.pages.len() < want {
+            self.pages.reserve(1, GFP_KERNEL)?;
+            // INVARIANT: A new page is zeroed: a spare.
+            self.pages.push(P::alloc()?, GFP_KERNEL)?;
+        }
         Ok(())
     }
 
-    /// Writes the last block's header (its count; it links nowhere), once: what was changed
-    /// in it since (fault injection) stays.
-    fn seal(&mut self) {
-        if self.sealed {
-            return;
+    /// Frees the spare pages (after [`Self::reserve`] for an append that did not happen).
+    pub(crate) fn trim(&mut self) {
+        self.pages.truncate(pages_for::<E>(self.len));
+    }
+
+    /// Appends an entry: `fill` writes it in place, into a zeroed slot. Allocates only
+    /// without a [`Self::reserve`] before.
+    pub(crate) fn push_with(&mut self, fill: impl FnOnce(&mut E)) -> Result {
+        self.reserve()?;
+        let (block, slot) = (self.len / E::PER_BLOCK, self.len % E::PER_BLOCK);
+        if slot == 0 {
+            if let Some(prev) = block.checked_sub(1) {
+                let pa = self.pages[block].pa();
+                let full = BlockHeader::new(pa, E::PER_BLOCK as u64);
+                write(self.pages[prev].bytes(), 0, &full);
+            }
         }
-        if let Some(last) = self.used.checked_sub(1) {
-            let count = self.in_last as u64;
-            write(self.pages[last].bytes(), 0, &BlockHeader::new(0, count));
+        let page = self.pages[block].bytes();
+        let entry = slot_mut::<E>(page, slot).ok_or(EINVAL)?;
+        fill(entry);
+        write(page, 0, &BlockHeader::new(0, slot as u64 + 1));
+        // INVARIANT: The entry is written, its block counts it, a new block is linked.
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Entry `i`, to change in place.
+    pub(crate) fn entry_mut(&mut self, i: usize) -> Option<&mut E> {
+        if i >= self.len {
+            return None;
         }
-        self.sealed = true;
+        let page = self.pages[i / E::PER_BLOCK].bytes();
+        slot_mut::<E>(page, i % E::PER_BLOCK)
     }
 
     /// The bytes of the first block, if any (for fault injection).
     pub(crate) fn first_block(&mut self) -> Option<(&mut [u8], u64)> {
-        if self.used == 0 {
+        if self.len == 0 {
             return None;
         }
-        self.seal();
         let page = self.pages.first_mut()?;
         let pa = page.pa();
         Some((page.bytes(), pa))
@@ -168,7 +188,7 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
 
     /// Physical address of the first block, 0 for an empty chain.
     pub(crate) fn head(&self) -> u64 {
-        if self.used == 0 {
+        if self.len == 0 {
             return 0;
         }
         self.pages.first().map_or(0, |p| p.pa())
@@ -176,14 +196,13 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
 
     /// All pages, the chain written in them: they are the hand-over now, and must stay
     /// allocated and preserved until the kexec (see `reboot::serialize`).
-    pub(crate) fn into_written(mut self) -> KVec<P> {
-        self.seal();
+    pub(crate) fn into_written(self) -> KVec<P> {
         self.pages
     }
 
     /// All pages back, zeroed, for another attempt.
     pub(crate) fn into_pages(self) -> KVec<P> {
-        let used = self.used;
+        let used = pages_for::<E>(self.len);
         let mut pages = self.pages;
         for p in pages.iter_mut().take(used) {
             p.bytes().fill(0);
@@ -205,13 +224,12 @@ impl<P: OutMem> Chain<P, FileSer> {
 }
 
 impl<P: OutMem> Chain<P, SessionSer> {
-    /// Appends a session entry whose files are `files`.
-    pub(crate) fn push_session(&mut self, name: &Name, files: &Chain<P, FileSer>) -> Result {
-        let (head, count) = (files.head(), files.total);
+    /// Appends a session entry whose file chain starts at `files` and holds `count` files.
+    pub(crate) fn push_session(&mut self, name: &Name, files: u64, count: usize) -> Result {
         self.push_with(|e| {
             e.name = *name.field();
-            e.file_set_ser.files = head;
-            e.file_set_ser.count = count;
+            e.file_set_ser.files = files;
+            e.file_set_ser.count = count as u64;
         })
     }
 }
@@ -247,12 +265,11 @@ pub(super) fn set_flb_header(page: &mut [u8], count: u64) {
 }
 
 /// Writes FLB record `index` (name, data, count) into the FLB page; `index < MAX_FLBS`.
-pub(crate) fn write_flb(page: &mut [u8], index: usize, name: &[u8], data: u64, count: u64) {
+pub(crate) fn write_flb(page: &mut [u8], index: usize, name: &Compat, data: u64, count: u64) {
     if index >= MAX_FLBS {
         return;
     }
-    let e = FlbSer::new(&Compat::truncated(name), data, count);
-    write(page, flb_off(index), &e);
+    write(page, flb_off(index), &FlbSer::new(name, data, count));
 }
 
 /// Sets the number of FLB records in the FLB page.

@@ -10,6 +10,7 @@ mod handover {
     use crate::{
         abi::{
             BlockHeader,
+            Compat,
             Entry,
             FileSer,
             FlbHeader,
@@ -18,7 +19,13 @@ mod handover {
             MAX_FLBS,
             NAME_LEN, //
         },
-        ser::*,
+        ser::{
+            out::{
+                pages_for,
+                OutMem, //
+            },
+            *,
+        },
     };
     use core::mem::size_of;
     use kernel::{
@@ -146,8 +153,8 @@ mod handover {
         file(p, 1, b"memfd-v2", 8, 200);
         let p = f.add(FLBS);
         init_flb_page(p);
-        write_flb(p, 0, b"flb-0", 0xfeed, 3);
-        write_flb(p, 1, b"flb-1", 0xbeef, 1);
+        write_flb(p, 0, &Compat::truncated(b"flb-0"), 0xfeed, 3);
+        write_flb(p, 1, &Compat::truncated(b"flb-1"), 0xbeef, 1);
         set_flb_count(p, 2);
         f
     }
@@ -171,13 +178,13 @@ mod handover {
         assert_eq!(&h.pages[..], &[ROOT_PA, SESS, FILES, FLBS]);
         assert_eq!(h.sessions.len(), 2);
         assert_eq!(h.sessions[0].name.as_bytes(), b"a");
-        assert_eq!(h.sessions[0].files.len(), 2);
-        assert_eq!(h.sessions[0].files[1].token, 200);
-        assert_eq!(h.sessions[0].files[1].data, 8);
+        assert_eq!(h.files(&h.sessions[0]).len(), 2);
+        assert_eq!(h.files(&h.sessions[0])[1].token, 200);
+        assert_eq!(h.files(&h.sessions[0])[1].data, 8);
         assert_eq!(h.compats.len(), 1);
-        assert_eq!(h.sessions[0].files[0].compat, 0);
+        assert_eq!(h.files(&h.sessions[0])[0].compat, 0);
         assert_eq!(h.compats[0].as_bytes(), b"memfd-v2");
-        assert_eq!(h.sessions[1].files.len(), 0);
+        assert_eq!(h.files(&h.sessions[1]).len(), 0);
         assert_eq!(h.flbs.len(), 2);
         assert_eq!(h.flbs[0].name.as_bytes(), b"flb-0");
         assert_eq!(h.flbs[0].count, 3);
@@ -329,7 +336,7 @@ mod handover {
             );
         }
         let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
-        let idx = &h.sessions[0].by_token;
+        let idx = h.by_token(&h.sessions[0]);
         assert_eq!(idx.len(), n);
         assert!(idx.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(idx[0], (10, (n - 1) as u32));
@@ -338,7 +345,51 @@ mod handover {
         assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
         // A small session needs no index.
         let h = parse_with(&mut valid(), &root(SESS, FLBS)).ok().unwrap();
-        assert!(h.sessions[0].by_token.is_empty());
+        assert!(h.by_token(&h.sessions[0]).is_empty());
+    }
+
+    #[test]
+    fn sessions_are_sorted_by_name_and_keep_their_files() {
+        // "z" first in the chain with two files, then "m" with a token index of its own,
+        // then "a" with one file.
+        let n = SMALL_SESSION + 3;
+        let mut f = valid();
+        let p = f.at(1);
+        header(p, |h| h.count = 3);
+        session(p, 0, b"z", FILES, 2);
+        session(p, 1, b"m", 0x40000, n as u64);
+        session(p, 2, b"a", 0x50000, 1);
+        let p = f.add(0x40000);
+        header(p, |h| h.count = n as u64);
+        for i in 0..n {
+            file(p, i, b"memfd-v2", 0x1000 + i as u64, 1000 - i as u64);
+        }
+        let p = f.add(0x50000);
+        header(p, |h| h.count = 1);
+        file(p, 0, b"memfd-v2", 0x2000, 5);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        let names: KVec<&[u8]> = {
+            let mut v = KVec::new();
+            for s in h.sessions.iter() {
+                v.push(s.name.as_bytes(), GFP_KERNEL).unwrap();
+            }
+            v
+        };
+        assert_eq!(&names[..], &[&b"a"[..], &b"m"[..], &b"z"[..]]);
+        let (a, m, z) = (&h.sessions[0], &h.sessions[1], &h.sessions[2]);
+        assert_eq!(h.files(a).len(), 1);
+        assert_eq!(h.files(a)[0].data, 0x2000);
+        assert!(h.by_token(a).is_empty());
+        assert_eq!(h.files(m).len(), n);
+        assert_eq!(h.files(m)[n - 1].data, 0x1000 + n as u64 - 1);
+        let idx = h.by_token(m);
+        assert_eq!(idx.len(), n);
+        assert_eq!(idx[0], (1000 - n as u64 + 1, (n - 1) as u32));
+        assert_eq!(h.files(z).len(), 2);
+        assert_eq!(h.files(z)[1].token, 200);
+        // The same name twice is refused, wherever the two are.
+        session(f.at(1), 2, b"z", 0x50000, 1);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
     }
 
     #[test]
@@ -347,7 +398,7 @@ mod handover {
         file(f.at(2), 1, b"other-v1", 8, 200);
         let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
         assert_eq!(h.compats.len(), 2);
-        assert_eq!(h.sessions[0].files[1].compat, 1);
+        assert_eq!(h.files(&h.sessions[0])[1].compat, 1);
         assert_eq!(h.compats[1].as_bytes(), b"other-v1");
         // The same names again in a second session: no new entry.
         session(f.at(1), 1, b"b", 0x40000, 2);
@@ -357,8 +408,8 @@ mod handover {
         file(p, 1, b"memfd-v2", 10, 2);
         let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
         assert_eq!(h.compats.len(), 2);
-        assert_eq!(h.sessions[1].files[0].compat, 1);
-        assert_eq!(h.sessions[1].files[1].compat, 0);
+        assert_eq!(h.files(&h.sessions[1])[0].compat, 1);
+        assert_eq!(h.files(&h.sessions[1])[1].compat, 0);
     }
 
     /// A hand-over whose session "a" has `n` files (two blocks), each naming another handler.
@@ -392,7 +443,7 @@ mod handover {
         let mut f = many_handlers(MAX_HANDLER_NAMES);
         let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
         assert_eq!(h.compats.len(), MAX_HANDLER_NAMES);
-        assert_eq!(h.sessions[0].files.len(), MAX_HANDLER_NAMES);
+        assert_eq!(h.files(&h.sessions[0]).len(), MAX_HANDLER_NAMES);
     }
 
     #[test]
@@ -414,7 +465,7 @@ mod handover {
         file(f.at(2), 1, b"memfd-v2", SESS + 0x10, 200);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        write_flb(f.at(3), 1, b"flb-1", FILES, 1);
+        write_flb(f.at(3), 1, &Compat::truncated(b"flb-1"), FILES, 1);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
@@ -426,10 +477,10 @@ mod handover {
         });
         assert!(rejects(valid(), &r));
         let mut f = valid();
-        write_flb(f.at(3), 1, b"flb-1", 0xbeef, u64::MAX);
+        write_flb(f.at(3), 1, &Compat::truncated(b"flb-1"), 0xbeef, u64::MAX);
         assert!(rejects(f, &root(SESS, FLBS)));
         let mut f = valid();
-        write_flb(f.at(3), 1, b"flb-1", 0xbeef, 0);
+        write_flb(f.at(3), 1, &Compat::truncated(b"flb-1"), 0xbeef, 0);
         assert!(rejects(f, &root(SESS, FLBS)));
     }
 
@@ -464,6 +515,64 @@ mod handover {
         assert_eq!((h1.next, h1.count), (0, 1));
         let last: FileSer = get(&pages[1].0, file_off(0));
         assert_eq!((last.data, last.token), (64, 63));
+    }
+
+    /// The chain's headers after `n` appends: every block counts its entries, a full block
+    /// links to the next, the last links nowhere, and there is no spare page.
+    fn check_chain(pages: &[Fake1], n: usize) {
+        assert_eq!(pages.len(), pages_for::<FileSer>(n));
+        let mut seen = 0;
+        for (i, p) in pages.iter().enumerate() {
+            let h: BlockHeader = get(&p.0, 0);
+            let next = pages.get(i + 1).map_or(0, |q| q.1);
+            assert_eq!(h.next, next);
+            assert!(h.count >= 1 && h.count <= FileSer::PER_BLOCK as u64);
+            assert!(next == 0 || h.count == FileSer::PER_BLOCK as u64);
+            for j in 0..h.count as usize {
+                let e: FileSer = get(&p.0, file_off(j));
+                assert_eq!(e.token, seen as u64);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, n);
+    }
+
+    #[test]
+    fn the_chain_is_complete_after_every_append() {
+        for n in [1usize, 62, 63, 64, 126, 127] {
+            let mut chain: Chain<Fake1, FileSer> = Chain::new();
+            for t in 0..n as u64 {
+                chain.push_file(b"memfd-v2", 0, t).unwrap();
+            }
+            assert_eq!(chain.len(), n);
+            // What a freeze changes is stored in place.
+            chain.entry_mut(n - 1).unwrap().data = 0xfeed;
+            assert!(chain.entry_mut(n).is_none());
+            // A page reserved for an append that did not happen is freed again.
+            chain.reserve().unwrap();
+            chain.trim();
+            let pages = chain.into_written();
+            check_chain(&pages, n);
+            let last: FileSer = get(&pages[pages.len() - 1].0, file_off((n - 1) % 63));
+            assert_eq!(last.data, 0xfeed);
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_gives_back_zeroed_pages() {
+        let mut chain: Chain<Fake1, FileSer> = Chain::new();
+        for t in 0..70u64 {
+            chain.push_file(b"memfd-v2", t, t).unwrap();
+        }
+        let pages = chain.into_pages();
+        assert_eq!(pages.len(), 2);
+        assert!(pages.iter().all(|p| p.0.iter().all(|&b| b == 0)));
+        // They are written again from the start.
+        let mut chain: Chain<Fake1, FileSer> = Chain::with_pages(pages);
+        chain.push_file(b"memfd-v2", 1, 0).unwrap();
+        let pages = chain.into_written();
+        let h: BlockHeader = get(&pages[0].0, 0);
+        assert_eq!((h.next, h.count), (0, 1));
     }
 
     /// A writer page for [`the_writer_reads_back`]: bytes and a fake address.

@@ -34,11 +34,11 @@ use crate::{
         SessionSer,
         MAX_SESSIONS, //
     },
-    cabi::Handler,
     fault,
     file::{
         Core,
-        FileSet, //
+        FileSet,
+        InHandler, //
     },
     gate::Gate,
     kho,
@@ -161,25 +161,21 @@ impl Luo {
         h: &'static HandOver,
         s: &'static InSession,
     ) -> Result<Option<Arc<Session>>> {
-        let mut files = FileSet::incoming(s.files.len(), &s.by_token)?;
-        // The files of a session mostly share one handler: it is looked up again only when the
-        // compatible string changes. The handler found for an earlier file stays valid (that
-        // file holds a reference on its module); as with a lookup per file, a handler
-        // unregistered meanwhile is still used for this session.
-        let mut last: Option<(u32, Handler)> = None;
-        for f in s.files.iter() {
-            let cached = last
-                .as_ref()
-                .filter(|(c, _)| *c == f.compat)
-                .and_then(|(_, h)| Some((*h, h.module_get(ENOENT).ok()?)));
+        let records = h.files(s);
+        // One handler lookup per handler name the session's files use (mostly one: files of
+        // one handler follow each other); nothing is done per file here.
+        let mut handlers: KVec<InHandler> = KVec::new();
+        let mut last = None;
+        for f in records.iter() {
+            if last == Some(f.compat) || handlers.iter().any(|h| h.compat == f.compat) {
+                last = Some(f.compat);
+                continue;
+            }
+            last = Some(f.compat);
             let compatible = h.compats.get(f.compat as usize).ok_or(EINVAL)?;
             // Only a missing handler drops the session; running out of memory fails the
             // build, which the next open retries.
-            let found = match cached {
-                Some(found) => Ok(found),
-                None => self.core.registry.handler_for(compatible.as_bytes()),
-            };
-            let (handler, module) = match found {
+            let (handler, module) = match self.core.registry.handler_for(compatible.as_bytes()) {
                 Ok(found) => found,
                 Err(e) if e == ENOENT => {
                     pr_err!(
@@ -191,9 +187,14 @@ impl Luo {
                 }
                 Err(e) => return Err(e),
             };
-            last = Some((f.compat, handler));
-            files.push_incoming(handler, module, f.token, f.data)?;
+            let found = InHandler {
+                compat: f.compat,
+                handler,
+                _module: module,
+            };
+            handlers.push(found, GFP_KERNEL)?;
         }
+        let files = FileSet::incoming(records, h.by_token(s), handlers)?;
         Ok(Some(Arc::pin_init(
             Session::new(self, s.name, Kind::Incoming, State::Waiting, files),
             GFP_KERNEL,

@@ -13,6 +13,9 @@
 #              same kernel: ioctl times, liveupdate_reboot() time and the next
 #              kernel's early initcall (kernel log, CONFIG_LIVEUPDATE_BENCH),
 #              its first open of /dev/liveupdate, whole cycle (TSC)
+#   kexec:S:F:M  the same with memfds of M MiB, a word written in every page
+#              (the default list has kexec:1:1:1024: one 1 GiB memfd, the
+#              LUO's share of a cycle next to memfd's own work)
 #   scale:N    the time of the n-th CREATE_SESSION and PRESERVE_FD up to N
 #
 # -m MEASURES (default tcg,icount): tcg is the emulated CPU's time; icount runs
@@ -27,7 +30,7 @@ set -uo pipefail
 
 RUNS=3
 OUT=
-SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000"
+SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000 kexec:1:1:1024"
 SCALE_MAX=100000
 MEASURES=tcg,icount
 while getopts 'r:o:s:N:m:h' opt; do

@@ -108,9 +108,15 @@ def emit(label, c, r, unit_div=1000):
                       "c": conv(c), "rust": conv(r), "unit": unit})
 
 
+def parts(sc):
+    """kexec:S:F[:M]: sessions, files per session, MiB per file (0: one page)."""
+    p = sc.split(":")[1:]
+    return p[0], p[1], (p[2] if len(p) > 2 else "0")
+
+
 def shape(sc):
-    _, s, f = sc.split(":")
-    return f"{s}x{f}"
+    s, f, m = parts(sc)
+    return f"{s}x{f}" + (f"+{m}MiB" if m != "0" else "")
 
 
 def row(label, c, r, unit_div=1000, digits=1, note="", key=None):
@@ -121,13 +127,16 @@ def row(label, c, r, unit_div=1000, digits=1, note="", key=None):
 
 
 scen = sorted({k[1] for k in vals if k[1].startswith("kexec:")},
-              key=lambda s: tuple(int(x) for x in s.split(":")[1:]))
+              key=lambda s: tuple(int(x) for x in parts(s)[::-1][:1] + parts(s)[:2]))
 scale = sorted({k[1] for k in vals if k[1].startswith("scale:")})
 
 
 def label(sc):
-    _, s, f = sc.split(":")
-    return f"{s} session{'s' if s != '1' else ''} × {f} file{'s' if f != '1' else ''}"
+    s, f, m = parts(sc)
+    size = f" of {int(m) // 1024} GiB" if m != "0" and int(m) % 1024 == 0 else \
+        (f" of {m} MiB" if m != "0" else "")
+    return (f"{s} session{'s' if s != '1' else ''} × {f} file{'s' if f != '1' else ''}"
+            f"{size}")
 
 
 ICOUNT = os.environ.get("LUO_BENCH_MEASURE") == "icount"

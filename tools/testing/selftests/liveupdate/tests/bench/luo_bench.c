@@ -4,14 +4,18 @@
  *
  * The scenario comes from the kernel command line:
  *
- *   luo_bench=kexec:S:F   two kernels (luo_harness=kexec). Stage 1 creates S
- *                         sessions of F one-page memfds each, timing every
+ *   luo_bench=kexec:S:F[:M]
+ *                         two kernels (luo_harness=kexec). Stage 1 creates S
+ *                         sessions of F one-page memfds each (of M MiB each
+ *                         with :M, every page written), timing every
  *                         CREATE_SESSION, PRESERVE_FD and GET_NAME (and, with
  *                         luo_bench_close=K, K closes of an outgoing session
  *                         with one file first), reads the TSC and calls
  *                         reboot(KEXEC) itself. Stage 2 reads the TSC first,
  *                         then times the first open of /dev/liveupdate and
- *                         every RETRIEVE_SESSION, RETRIEVE_FD and FINISH.
+ *                         every RETRIEVE_SESSION, RETRIEVE_FD and FINISH,
+ *                         and checks every file (with :M, a word in every
+ *                         page).
  *   luo_bench=scale:N     one kernel (luo_harness=single): the time of the
  *                         n-th CREATE_SESSION for n = 1..N, then of the n-th
  *                         PRESERVE_FD of an empty memfd into one session
@@ -110,12 +114,43 @@ static void raise_nofile(void)
 		fail("setrlimit(RLIMIT_NOFILE)");
 }
 
+/* Size of each memfd beyond its first page (luo_bench=kexec:S:F:M), bytes. */
+static size_t payload;
+
+/* The word written at page p of a payload memfd. */
+static uint64_t payload_word(unsigned long id, size_t p)
+{
+	return ((uint64_t)id << 40) ^ p ^ 0x5a5a5a5aull;
+}
+
+/* Writes (or checks) a word in every page of a payload memfd. */
+static void payload_pages(int m, unsigned long id, int check)
+{
+	size_t pg = getpagesize(), p;
+	uint64_t *v = mmap(NULL, payload, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+
+	if (v == MAP_FAILED)
+		fail("mmap payload");
+	for (p = 1; p < payload / pg; p++) {
+		uint64_t *w = v + p * (pg / sizeof(*v));
+
+		if (!check)
+			*w = payload_word(id, p);
+		else if (*w != payload_word(id, p))
+			fail("payload contents");
+	}
+	munmap(v, payload);
+}
+
 static int memfd_page(unsigned long id)
 {
 	int m = memfd_create("bench", 0);
+	size_t size = payload ? payload : (size_t)getpagesize();
 
-	if (m < 0 || ftruncate(m, getpagesize()) || pwrite(m, &id, sizeof(id), 0) != sizeof(id))
+	if (m < 0 || ftruncate(m, size) || pwrite(m, &id, sizeof(id), 0) != sizeof(id))
 		fail("memfd");
+	if (payload)
+		payload_pages(m, id, 0);
 	return m;
 }
 
@@ -279,6 +314,8 @@ static int stage2(unsigned long nsess, unsigned long nfiles)
 
 			if (pread(fd, &id, sizeof(id), 0) != sizeof(id) || id != i * nfiles + f)
 				fail("file contents");
+			if (payload)
+				payload_pages(fd, id, 1);
 			close(fd);
 		}
 		t0 = now_ns();
@@ -401,7 +438,7 @@ static int scale(unsigned long max)
 int main(int argc, char **argv)
 {
 	const char *mode = param("luo_bench"), *c = param("luo_bench_close");
-	unsigned long a = 0, b = 0;
+	unsigned long a = 0, b = 0, mib = 0;
 	int opt, stage = 1;
 
 	while ((opt = getopt(argc, argv, "s:")) != -1)
@@ -410,8 +447,9 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (mode && sscanf(mode, "scale:%lu", &a) == 1)
 		return scale(a);
-	if (!mode || sscanf(mode, "kexec:%lu:%lu", &a, &b) != 2)
-		fail("no luo_bench=kexec:S:F or luo_bench=scale:N on the command line");
+	if (!mode || sscanf(mode, "kexec:%lu:%lu:%lu", &a, &b, &mib) < 2)
+		fail("no luo_bench=kexec:S:F[:M] or luo_bench=scale:N on the command line");
+	payload = mib << 20;
 	if (stage == 2)
 		return stage2(a, b);
 	return stage1(a, b, c ? strtoul(c, NULL, 0) : 0);
