@@ -78,8 +78,10 @@ impl<const N: usize> FixedStr<N> {
     /// Validates a field from user space or from the previous kernel: a NUL must end it within
     /// the field and it must not be empty. Bytes after the NUL are ignored.
     pub(crate) fn parse(raw: &[u8]) -> Result<Self> {
-        match raw.iter().take(N).position(|&b| b == 0) {
-            Some(len) if len > 0 => Ok(Self::copy(&raw[..len])),
+        // `from_bytes_until_nul` looks for the NUL a word at a time.
+        let field = raw.get(..N).unwrap_or(raw);
+        match core::ffi::CStr::from_bytes_until_nul(field) {
+            Ok(s) if !s.is_empty() => Ok(Self::copy(s.to_bytes())),
             _ => Err(EINVAL),
         }
     }

@@ -108,6 +108,13 @@ pub(crate) struct PreservedFile {
 }
 
 impl PreservedFile {
+    /// Unpreserves the file: its handler's preservation, its FLB references, its id.
+    fn undo(self, core: &Core) {
+        self.handler.unpreserve(&self.args());
+        flb::file_unpreserve(&self.flbs);
+        core.forget_id(self.id);
+    }
+
     fn args(&self) -> FileArgs<'_> {
         FileArgs {
             file: Some(&*self.file),
@@ -293,37 +300,29 @@ impl FileSet {
             }
         };
 
-        // Cannot fail: a page and the vectors' capacity were reserved above.
-        let written = self.chain.push_file(handler.compatible(), data, token);
-        if let Err(e) = written {
-            let args = FileArgs {
-                file: Some(&*file),
-                data,
-                private,
-                retrieve_status: 0,
-            };
-            handler.unpreserve(&args);
-            flb::file_unpreserve(&flbs);
-            core.forget_id(id);
-            return Err(e);
-        }
+        let f = PreservedFile {
+            handler,
+            _module: module,
+            token,
+            file,
+            data,
+            private,
+            id,
+            flbs,
+        };
+        // Neither can fail: the vector's capacity and the chain's page were reserved above.
+        // Should one fail anyway, the file is unpreserved whole and the two stay in step.
         let index = self.files.len();
-        let pushed = self.files.push(
-            PreservedFile {
-                handler,
-                _module: module,
-                token,
-                file,
-                data,
-                private,
-                id,
-                flbs,
-            },
-            GFP_KERNEL,
-        );
-        // Cannot fail: capacity was reserved above.
-        if pushed.is_err() {
+        if let Err(e) = self.files.push_within_capacity(f) {
+            e.0.undo(core);
             return Err(ENOMEM);
+        }
+        if let Err(e) = self.chain.push_file(handler.compatible(), data, token) {
+            if let Some(f) = self.files.pop() {
+                f.undo(core);
+            }
+            self.chain.trim();
+            return Err(e);
         }
         self.tokens.insert(token_node.into_node(token, index));
         Ok(())
@@ -332,9 +331,7 @@ impl FileSet {
     /// Unpreserves every file, last preserved first (closing an outgoing session).
     pub(crate) fn unpreserve_all(&mut self, core: &Core) {
         while let Some(f) = self.files.pop() {
-            f.handler.unpreserve(&f.args());
-            flb::file_unpreserve(&f.flbs);
-            core.forget_id(f.id);
+            f.undo(core);
         }
         self.tokens = RBTree::new();
         self.chain = Chain::new();
@@ -343,11 +340,14 @@ impl FileSet {
     /// `LIVEUPDATE_SESSION_RETRIEVE_FD` (incoming sets): the file of `token`, re-created on
     /// first use. A failed retrieve fails the same way every time.
     pub(crate) fn retrieve(&mut self, core: &Core, token: u64) -> Result<ARef<File>> {
+        if !self.incoming {
+            return Err(EINVAL);
+        }
         let index = self.index(token).ok_or(ENOENT)?;
         let id_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let record = &self.records[index];
+        let record = self.records.get(index).ok_or(ENOENT)?;
         let handler = self.handler_of(record)?;
-        let st = &mut self.state[index];
+        let st = self.state.get_mut(index).ok_or(ENOENT)?;
         match st.retrieve_status {
             s if s < 0 => return Err(Error::from_errno(s)),
             s if s > 0 => return st.file.clone().ok_or(EINVAL),
@@ -375,6 +375,9 @@ impl FileSet {
     /// `LIVEUPDATE_SESSION_FINISH` (incoming sets): asks every file whether it can finish,
     /// then finishes them all, last first. Idempotent.
     pub(crate) fn finish(&mut self, core: &Core) -> Result {
+        if !self.incoming {
+            return Err(EINVAL);
+        }
         for (i, r) in self.records.iter().enumerate() {
             if !self.handler_of(r)?.can_finish(&self.in_args(i)) {
                 return Err(EBUSY);
@@ -385,6 +388,8 @@ impl FileSet {
             flbs.add(core, &h.handler)?;
         }
         for i in (0..self.records.len()).rev() {
+            // Cannot fail: every record's handler was found above, and `handlers` has not
+            // changed since.
             let handler = self.handler_of(&self.records[i])?;
             handler.finish(&self.in_args(i));
             flbs.file_finish(core, &handler);

@@ -179,19 +179,17 @@ impl FlbState {
 
     /// The outgoing data and count, if the FLB is preserved, read without the FLB's lock:
     /// reboot reads them under the registry's lock, under which no FLB lock may be taken.
-    /// With the reboot gate shut no file changes them; a count that moved while it was read
-    /// (a module's get or put meanwhile) is read again.
+    /// With the reboot gate shut no file preserves or unpreserves, so the data only changes
+    /// when a module's last put drops the count to zero, which is stored before the object
+    /// goes: a count still non-zero after the data was read vouches for it. (A module's get
+    /// or put racing reboot makes the count a moment's, as in C.)
     pub(crate) fn outgoing_record(&self) -> Option<(u64, u64)> {
-        loop {
-            let count = self.record_count.load(Acquire);
-            if count == 0 {
-                return None;
-            }
-            let data = self.record_data.load(Acquire);
-            if self.record_count.load(Acquire) == count {
-                return Some((data, count));
-            }
+        if self.record_count.load(Acquire) == 0 {
+            return None;
         }
+        let data = self.record_data.load(Acquire);
+        let count = self.record_count.load(Acquire);
+        (count > 0).then_some((data, count))
     }
 
     fn preserve_one(&self) -> Result {
@@ -218,13 +216,15 @@ impl FlbState {
             return;
         }
         o.count -= 1;
+        // Before the object goes: reboot no longer records it.
+        self.publish(&o);
         if o.count == 0 {
             self.flb.unpreserve(o.data, o.obj);
             o.data = 0;
             o.obj = 0;
             o.module = None;
+            self.publish(&o);
         }
-        self.publish(&o);
     }
 
     /// The FLB's compatible string, as copied when the state was made.

@@ -29,12 +29,12 @@
 //!
 //! # Lock order
 //!
-//! `Luo::incoming_built` → `Luo::sessions` → `Session::inner` → the registry's lock →
-//! `FlbState::{outgoing, incoming}` → the FLB states' list, and `Session::inner` → the
-//! preserved ids of `Core`. The registry's lock is never held with an FLB state's lock (reboot
-//! reads the FLBs' records under it from values stored outside the locks), so FLB callbacks, which run under their FLB's lock, may
-//! call the FLB API for other FLBs. The reboot gate's lock, `Luo::handover_pages` and the
-//! preserved ids are leaves.
+//! `Luo::incoming_built` → `Luo::sessions` → `Session::inner` → `FlbState::{outgoing,
+//! incoming}` → the registry's lock → the FLB states' list, and `Session::inner` → the
+//! preserved ids of `Core`. No FLB state's lock is ever taken under the registry's lock
+//! (reboot reads the FLBs' records under it from values stored outside the locks), so FLB
+//! callbacks, which run under their FLB's lock, may call the FLB API, registration included.
+//! The reboot gate's lock, `Luo::handover_pages` and the preserved ids are leaves.
 //!
 //! Every ioctl effect and every close runs inside the reboot gate (never a user-memory access
 //! there), so reboot, which closes the gate and waits, never sees an operation half done.

@@ -55,9 +55,10 @@ pub(crate) const ROOT: usize = size_of::<RootSer>();
 /// Most distinct file handler names one hand-over may use (a kernel has a handful of file
 /// handlers; memfd is the only one in Linux 7.3).
 pub(crate) const MAX_HANDLER_NAMES: usize = 64;
-/// Most pages the chains of one hand-over may use, all chains together (4 GiB of chains, some
-/// 60 million files): it bounds the reader's work whatever chains share.
-pub(crate) const MAX_PAGES: usize = 1 << 20;
+/// Most pages the chains of one hand-over may use, all chains together (16 GiB of chains,
+/// some 260 million files, far more than open files and memory allow): it bounds the reader's
+/// work whatever chains share.
+pub(crate) const MAX_PAGES: usize = 1 << 22;
 /// Sessions of at most this many files have no token index: they are scanned.
 pub(crate) const SMALL_SESSION: usize = 8;
 // A file's index in its session fits the token index's `u32`.
@@ -305,7 +306,7 @@ pub(crate) fn parse<S: PageSource>(
     let mut sessions: KVVec<InSession> = KVVec::new();
     let add_page = |pages: &mut KVVec<u64>, pa: u64| {
         if pages.len() >= MAX_PAGES {
-            return bad("the hand-over's chains use more than 2^20 pages");
+            return bad("the hand-over's chains use more than 2^22 pages");
         }
         pages.push(pa, GFP_KERNEL).map_err(oom)
     };

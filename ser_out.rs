@@ -151,17 +151,18 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
     pub(crate) fn push_with(&mut self, fill: impl FnOnce(&mut E)) -> Result {
         self.reserve()?;
         let (block, slot) = (self.len / E::PER_BLOCK, self.len % E::PER_BLOCK);
+        let page = self.pages[block].bytes();
+        let entry = slot_mut::<E>(page, slot).ok_or(EINVAL)?;
+        fill(entry);
+        write(page, 0, &BlockHeader::new(0, slot as u64 + 1));
         if slot == 0 {
+            // A new block, written: the previous one (full) links to it now.
             if let Some(prev) = block.checked_sub(1) {
                 let pa = self.pages[block].pa();
                 let full = BlockHeader::new(pa, E::PER_BLOCK as u64);
                 write(self.pages[prev].bytes(), 0, &full);
             }
         }
-        let page = self.pages[block].bytes();
-        let entry = slot_mut::<E>(page, slot).ok_or(EINVAL)?;
-        fill(entry);
-        write(page, 0, &BlockHeader::new(0, slot as u64 + 1));
         // INVARIANT: The entry is written, its block counts it, a new block is linked.
         self.len += 1;
         Ok(())

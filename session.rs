@@ -172,7 +172,14 @@ impl Luo {
                 continue;
             }
             last = Some(f.compat);
-            let compatible = h.compats.get(f.compat as usize).ok_or(EINVAL)?;
+            // The parser gave every file a name index of `compats`.
+            let Some(compatible) = h.compats.get(f.compat as usize) else {
+                pr_err!(
+                    "session [{}] dropped: a file has no handler name\n",
+                    BStr::from_bytes(s.name.as_bytes())
+                );
+                return Ok(None);
+            };
             // Only a missing handler drops the session; running out of memory fails the
             // build, which the next open retries.
             let (handler, module) = match self.core.registry.handler_for(compatible.as_bytes()) {
@@ -194,7 +201,18 @@ impl Luo {
             };
             handlers.push(found, GFP_KERNEL)?;
         }
-        let files = FileSet::incoming(records, h.by_token(s), handlers)?;
+        let files = match FileSet::incoming(records, h.by_token(s), handlers) {
+            Ok(files) => files,
+            // Not for want of memory: a file without a handler (never, see above).
+            Err(e) if e == EINVAL => {
+                pr_err!(
+                    "session [{}] dropped: a file has no handler\n",
+                    BStr::from_bytes(s.name.as_bytes())
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Some(Arc::pin_init(
             Session::new(self, s.name, Kind::Incoming, State::Waiting, files),
             GFP_KERNEL,
