@@ -71,19 +71,47 @@ pub(crate) type Name = FixedStr<NAME_LEN>;
 /// A file handler's or FLB's compatible string.
 pub(crate) type Compat = FixedStr<COMPAT_LEN>;
 
-// The length of every fixed string fits its `u8`.
+// The length of every fixed string fits its `u8`, and the fields are read a word at a time.
 const _: () = assert!(NAME_LEN <= 256 && COMPAT_LEN <= 256);
+const _: () = assert!(NAME_LEN % 8 == 0 && COMPAT_LEN % 8 == 0);
 
 impl<const N: usize> FixedStr<N> {
     /// Validates a field from user space or from the previous kernel: a NUL must end it within
     /// the field and it must not be empty. Bytes after the NUL are ignored.
-    pub(crate) fn parse(raw: &[u8]) -> Result<Self> {
-        // `from_bytes_until_nul` looks for the NUL a word at a time.
-        let field = raw.get(..N).unwrap_or(raw);
-        match core::ffi::CStr::from_bytes_until_nul(field) {
-            Ok(s) if !s.is_empty() => Ok(Self::copy(s.to_bytes())),
-            _ => Err(EINVAL),
+    ///
+    /// The field is read, and the NUL looked for, a word at a time: names are checked at
+    /// every open of a session and for every session and FLB of the previous kernel.
+    pub(crate) fn parse(raw: &[u8; N]) -> Result<Self> {
+        const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+        let mut bytes = [0u8; N];
+        for (i, (dst, src)) in bytes
+            .chunks_exact_mut(8)
+            .zip(raw.chunks_exact(8))
+            .enumerate()
+        {
+            let w = u64::from_le_bytes(src.try_into().map_err(|_| EINVAL)?);
+            // The lowest set bit marks the first zero byte (higher ones may be false).
+            let zero = w.wrapping_sub(ONES) & !w & HIGHS;
+            if zero == 0 {
+                dst.copy_from_slice(&w.to_le_bytes());
+                continue;
+            }
+            // `at < 8`: the index of the NUL in this word.
+            let at = (zero.trailing_zeros() / 8) as usize;
+            if i == 0 && at == 0 {
+                return Err(EINVAL);
+            }
+            let below = (1u64 << (8 * at)) - 1;
+            dst.copy_from_slice(&(w & below).to_le_bytes());
+            // INVARIANT: `bytes[..len]` are the field's bytes before its first NUL, the rest
+            // is zero (this word masked, later words untouched); `len < N <= 256`.
+            return Ok(Self {
+                bytes,
+                len: (i * 8 + at) as u8,
+            });
         }
+        Err(EINVAL)
     }
 
     /// A copy of `s` (a string of ours, or one a C caller registered), cut at its first NUL
@@ -286,6 +314,30 @@ mod tests {
         let mut f = field(b"abc");
         f[10] = b'z';
         assert!(Name::parse(&f).unwrap() == Name::parse(&field(b"abc")).unwrap());
+    }
+
+    #[test]
+    fn the_nul_is_found_at_every_place_whatever_the_bytes_around_it() {
+        // Bytes that fool a careless zero-byte test: 0x01 and 0x80 borrow, 0xff does not.
+        for &b in &[0x01u8, 0x80, 0x81, 0xff, b'a'] {
+            for at in 0..NAME_LEN {
+                let mut f = [b; NAME_LEN];
+                f[at] = 0;
+                let parsed = Name::parse(&f);
+                if at == 0 {
+                    assert!(parsed.is_err());
+                    continue;
+                }
+                let name = parsed.unwrap();
+                assert_eq!(name.as_bytes(), &f[..at]);
+                assert!(name.field()[at..].iter().all(|&x| x == 0));
+            }
+            // A NUL right after another byte that looks like one to the word test.
+            let mut f = [0u8; NAME_LEN];
+            f[0] = b;
+            f[1] = 0x01;
+            assert_eq!(Name::parse(&f).unwrap().as_bytes(), &f[..2]);
+        }
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub(crate) const MAX_HANDLER_NAMES: usize = 64;
 /// some 260 million files, far more than open files and memory allow): it bounds the reader's
 /// work whatever chains share.
 pub(crate) const MAX_PAGES: usize = 1 << 22;
+/// The pages the parser makes room for at first: the root, the FLB page and a few blocks.
+const PAGES_AT_FIRST: usize = 16;
 /// Sessions of at most this many files have no token index: they are scanned.
 pub(crate) const SMALL_SESSION: usize = 8;
 // A file's index in its session fits the token index's `u32`.
@@ -278,7 +280,8 @@ pub(crate) fn parse<S: PageSource>(
     root_pa: u64,
     root_len: usize,
 ) -> PResult<HandOver> {
-    let mut pages: KVVec<u64> = KVVec::new();
+    // Room for a small hand-over's pages, so that it needs no reallocation.
+    let mut pages: KVVec<u64> = KVVec::with_capacity(PAGES_AT_FIRST, GFP_KERNEL).map_err(oom)?;
     pages.push(root_pa, GFP_KERNEL).map_err(oom)?;
     let root = {
         let page = src.page(root_pa).map_err(|e| {
@@ -418,7 +421,7 @@ pub(crate) fn parse<S: PageSource>(
         }
     }
 
-    let mut flbs = KVec::new();
+    let mut flbs: KVec<InFlb> = KVec::new();
     if flbs_pa != 0 {
         let page = src.page(flbs_pa).map_err(|e| {
             Invalid(
@@ -435,13 +438,15 @@ pub(crate) fn parse<S: PageSource>(
         if hdr.count > MAX_FLBS as u64 {
             return bad("the FLB count does not fit the FLB page");
         }
+        // `count <= MAX_FLBS`.
+        flbs.reserve(hdr.count as usize, GFP_KERNEL).map_err(oom)?;
         for i in 0..hdr.count as usize {
             let Some(e) = read::<FlbSer>(page, flb_off(i)) else {
                 return bad("the FLB count does not fit the FLB page");
             };
             let name = Compat::parse(&e.name)
                 .map_err(|_| Invalid("an FLB name is empty or not terminated", EINVAL))?;
-            if flbs.iter().any(|f: &InFlb| f.name == name) {
+            if flbs.iter().any(|f| f.name == name) {
                 return bad("two FLBs have the same name");
             }
             let count = e.count;
