@@ -84,6 +84,8 @@ impl<const N: usize> FixedStr<N> {
     pub(crate) fn parse(raw: &[u8; N]) -> Result<Self> {
         const ONES: u64 = u64::from_le_bytes([0x01; 8]);
         const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+        // Whole words: no byte of the field is left unread.
+        const { assert!(N % 8 == 0) };
         let mut bytes = [0u8; N];
         for (i, (dst, src)) in bytes
             .chunks_exact_mut(8)
@@ -318,8 +320,10 @@ mod tests {
 
     #[test]
     fn the_nul_is_found_at_every_place_whatever_the_bytes_around_it() {
-        // Bytes that fool a careless zero-byte test: 0x01 and 0x80 borrow, 0xff does not.
+        // Bytes that fool a careless zero-byte test: 0x01 becomes a zero byte when the test
+        // subtracts, 0x80 is flagged without the `& !w`, 0x81 and 0xff have the high bit set.
         for &b in &[0x01u8, 0x80, 0x81, 0xff, b'a'] {
+            assert!(Name::parse(&[b; NAME_LEN]).is_err());
             for at in 0..NAME_LEN {
                 let mut f = [b; NAME_LEN];
                 f[at] = 0;
@@ -332,7 +336,7 @@ mod tests {
                 assert_eq!(name.as_bytes(), &f[..at]);
                 assert!(name.field()[at..].iter().all(|&x| x == 0));
             }
-            // A NUL right after another byte that looks like one to the word test.
+            // A NUL right after a 0x01 byte, which the subtraction turns into a zero byte.
             let mut f = [0u8; NAME_LEN];
             f[0] = b;
             f[1] = 0x01;
