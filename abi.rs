@@ -71,9 +71,8 @@ pub(crate) type Name = FixedStr<NAME_LEN>;
 /// A file handler's or FLB's compatible string.
 pub(crate) type Compat = FixedStr<COMPAT_LEN>;
 
-// The length of every fixed string fits its `u8`, and the fields are read a word at a time.
+// The length of every fixed string fits its `u8` (`parse` asserts whole words for every `N`).
 const _: () = assert!(NAME_LEN <= 256 && COMPAT_LEN <= 256);
-const _: () = assert!(NAME_LEN % 8 == 0 && COMPAT_LEN % 8 == 0);
 
 impl<const N: usize> FixedStr<N> {
     /// Validates a field from user space or from the previous kernel: a NUL must end it within
