@@ -58,12 +58,45 @@ pub(crate) const CMD_GET_NAME: u32 = uapi::LIVEUPDATE_CMD_SESSION_GET_NAME;
 ///
 /// # Invariants
 ///
-/// `bytes[..len]` has no NUL, `len < N`, and the rest of `bytes` is zero (so the derived
-/// comparisons, which look at `bytes` first, order by the string).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// `bytes[..len]` has no NUL, `len < N`, and the rest of `bytes` is zero (so `bytes` alone
+/// decides equality and order: see [`FixedStr::words`]).
+#[derive(Clone, Copy)]
 pub(crate) struct FixedStr<const N: usize> {
     bytes: [u8; N],
     len: u8,
+}
+
+impl<const N: usize> FixedStr<N> {
+    /// The field as big-endian words: comparing them in turn compares the bytes in turn (and,
+    /// the padding being zero, a string before every longer string it starts). One comparison
+    /// per word rather than a `memcmp` call: names are compared at every sort and lookup.
+    fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        // Whole words: no byte is left out of a comparison.
+        const { assert!(N % 8 == 0) };
+        self.bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+    }
+}
+
+impl<const N: usize> PartialEq for FixedStr<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.words().eq(other.words())
+    }
+}
+
+impl<const N: usize> Eq for FixedStr<N> {}
+
+impl<const N: usize> PartialOrd for FixedStr<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<const N: usize> Ord for FixedStr<N> {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.words().cmp(other.words())
+    }
 }
 
 /// A session name.
@@ -340,6 +373,40 @@ mod tests {
             f[0] = b;
             f[1] = 0x01;
             assert_eq!(Name::parse(&f).unwrap().as_bytes(), &f[..2]);
+        }
+    }
+
+    #[test]
+    fn names_compare_and_order_as_their_bytes() {
+        // Prefixes, a difference in every byte of a word and across words, high bytes (which
+        // a signed comparison would put first), the longest name.
+        let strs: [&[u8]; 12] = [
+            b"a",
+            b"ab",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefgha",
+            b"abcdefgi",
+            b"bbcdefgh",
+            b"a\x7f",
+            b"a\x80",
+            b"\xff",
+            b"\x01",
+            &[b'z'; NAME_LEN - 1],
+        ];
+        for a in strs {
+            for b in strs {
+                let (x, y) = (
+                    Name::parse(&field(a)).unwrap(),
+                    Name::parse(&field(b)).unwrap(),
+                );
+                assert_eq!(x.cmp(&y), a.cmp(b));
+                assert_eq!((x == y), (a == b));
+                // The compatible strings' width too (the longest name is cut to fit).
+                let (x, y) = (Compat::truncated(a), Compat::truncated(b));
+                assert_eq!(x.cmp(&y), x.as_bytes().cmp(y.as_bytes()));
+                assert_eq!((x == y), (x.as_bytes() == y.as_bytes()));
+            }
         }
     }
 
