@@ -45,8 +45,10 @@ XFAIL="$LUO_TESTS/xfail.txt"
 RUN_DIR="$LUO_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$$"
 BIN="$RUN_DIR/bin"
 mkdir -p "$BIN" "$RUN_DIR/jobs"
-# Keep the logs of the last ten runs.
-ls -1d "$LUO_CACHE"/runs/*/ 2>/dev/null | sort | head -n -10 | xargs -r rm -rf
+# Keep the logs of the last ten runs and lints, newest first by time (a name
+# sort put every lint-* after this run, which was then deleted as it started).
+ls -1dt "$LUO_CACHE"/runs/*/ 2>/dev/null | grep -vxF "$RUN_DIR/" | tail -n +10 |
+	xargs -r rm -rf
 
 
 IFS=, read -r -a variants <<<"$IMPLS"
