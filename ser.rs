@@ -90,6 +90,7 @@ const fn flb_off(i: usize) -> usize {
 }
 
 /// A file of an incoming session, as the previous kernel recorded it.
+#[derive(Clone, Copy, Default)]
 pub(crate) struct InFile {
     /// Its handler's compatible string: an index in [`HandOver::compats`].
     pub(crate) compat: u32,
@@ -101,9 +102,11 @@ pub(crate) struct InFile {
 ///
 /// # Invariants
 ///
-/// Its files are `HandOver::files[first..first + count]`, their tokens unique. For a session of
-/// more than [`SMALL_SESSION`] files, `HandOver::tokens[tokens..tokens + count]` holds
-/// `(token, index in its files)` for every file, sorted by token; a smaller one is scanned.
+/// Its files are `one` if `count` is 1 (most sessions hold one file: they need no room in the
+/// files' table), `HandOver::files[first..first + count]` otherwise; their tokens are unique.
+/// For a session of more than [`SMALL_SESSION`] files, `HandOver::tokens[tokens..tokens +
+/// count]` holds `(token, index in its files)` for every file, sorted by token; a smaller one is
+/// scanned.
 pub(crate) struct InSession {
     pub(crate) name: Name,
     /// Its file chain, until the files are read.
@@ -111,6 +114,7 @@ pub(crate) struct InSession {
     first: usize,
     count: usize,
     tokens: usize,
+    one: InFile,
 }
 
 /// An FLB of the previous kernel.
@@ -151,7 +155,10 @@ impl InSession {
 
 impl HandOver {
     /// The files of `s`, a session of this hand-over, in the order they were preserved.
-    pub(crate) fn files(&self, s: &InSession) -> &[InFile] {
+    pub(crate) fn files<'a>(&'a self, s: &'a InSession) -> &'a [InFile] {
+        if s.count == 1 {
+            return core::slice::from_ref(&s.one);
+        }
         self.files.get(s.first..s.first + s.count).unwrap_or(&[])
     }
 
@@ -331,6 +338,7 @@ pub(crate) fn parse<S: PageSource>(
                 count: count as usize,
                 first: 0,
                 tokens: 0,
+                one: InFile::default(),
             };
             sessions.push(session, GFP_KERNEL).map_err(oom)?;
         }
@@ -342,7 +350,10 @@ pub(crate) fn parse<S: PageSource>(
         if n != s.count {
             return bad("a session's file count does not match its file chain");
         }
-        n_files += n;
+        // A session of one file holds it.
+        if n > 1 {
+            n_files += n;
+        }
         if n > SMALL_SESSION {
             n_tokens += n;
         }
@@ -373,6 +384,8 @@ pub(crate) fn parse<S: PageSource>(
     for s in sessions.iter_mut() {
         s.first = files.len();
         s.tokens = tokens.len();
+        // A session of one file keeps it: `one` is its file, `seen` counts what the chain holds.
+        let (single, mut one, mut seen) = (s.count == 1, InFile::default(), 0usize);
         walk::<_, FileSer>(src, s.head, |_, page, count| {
             for e in entries::<FileSer>(page, count) {
                 let compat = match &last {
@@ -388,17 +401,25 @@ pub(crate) fn parse<S: PageSource>(
                     data: e.data,
                     token: e.token,
                 };
+                seen += 1;
                 // Within the capacity: the chain was counted above (and has not changed).
-                if files.push_within_capacity(f).is_err() {
+                if single && seen == 1 {
+                    one = f;
+                } else if single || files.push_within_capacity(f).is_err() {
                     return bad("a session's file chain holds more files than its count");
                 }
             }
             Ok(())
         })?;
+        s.one = one;
         // The same chain as counted above: the same files.
-        let Some(own) = files.get(s.first..).filter(|own| own.len() == s.count) else {
-            return bad("a session's file count does not match its file chain");
+        let own = match single {
+            true => core::slice::from_ref(&s.one),
+            false => files.get(s.first..).unwrap_or(&[]),
         };
+        if seen != s.count || own.len() != s.count {
+            return bad("a session's file count does not match its file chain");
+        }
         // The token index, sorted once: it is also the uniqueness check (and a chain written
         // in token order sorts in one pass). A small session is checked pair by pair and
         // needs no index.
@@ -440,10 +461,14 @@ pub(crate) fn parse<S: PageSource>(
         }
         // `count <= MAX_FLBS`.
         flbs.reserve(hdr.count as usize, GFP_KERNEL).map_err(oom)?;
-        for i in 0..hdr.count as usize {
-            let Some(e) = read::<FlbSer>(page, flb_off(i)) else {
-                return bad("the FLB count does not fit the FLB page");
-            };
+        // `count <= MAX_FLBS`: the records fit the page, which is whole. They are read in
+        // place (packed: every chunk is one).
+        let n = hdr.count as usize;
+        let records = page.get(flb_off(0)..flb_off(n)).unwrap_or(&[]);
+        for e in records
+            .chunks_exact(size_of::<FlbSer>())
+            .filter_map(FlbSer::from_bytes)
+        {
             let name = Compat::parse(&e.name)
                 .map_err(|_| Invalid("an FLB name is empty or not terminated", EINVAL))?;
             if flbs.iter().any(|f| f.name == name) {
@@ -464,6 +489,9 @@ pub(crate) fn parse<S: PageSource>(
             )
             .map_err(oom)?;
         }
+        if flbs.len() != n {
+            return bad("the FLB count does not fit the FLB page");
+        }
     }
 
     // No page that a file's or an FLB's data names: those belong to their handlers. A
@@ -482,7 +510,10 @@ pub(crate) fn parse<S: PageSource>(
         let (w, b) = bit(pa);
         filter[w] & b != 0 && pages.binary_search(&(pa & !(PAGE_SIZE as u64 - 1))).is_ok()
     };
-    if files.iter().any(|f| owned(f.data)) || flbs.iter().any(|f: &InFlb| owned(f.data)) {
+    let singles = sessions.iter().filter(|s| s.count == 1).map(|s| &s.one);
+    if Iterator::chain(files.iter(), singles).any(|f| owned(f.data))
+        || flbs.iter().any(|f: &InFlb| owned(f.data))
+    {
         return bad("a page of the hand-over is also a file's or an FLB's data");
     }
 

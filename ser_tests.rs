@@ -467,6 +467,37 @@ mod handover {
         let mut f = valid();
         write_flb(f.at(3), 1, &Compat::truncated(b"flb-1"), FILES, 1);
         assert!(rejects(f, &root(SESS, FLBS)));
+        // A session of one file, which keeps its file out of the files' table.
+        let mut f = valid();
+        session(f.at(1), 0, b"a", FILES, 1);
+        header(f.at(2), |h| h.count = 1);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_ok());
+        file(f.at(2), 0, b"memfd-v2", FLBS + 0x100, 100);
+        assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    #[test]
+    fn a_session_of_one_file_holds_it() {
+        let mut f = valid();
+        session(f.at(1), 1, b"b", 0x40000, 1);
+        let p = f.add(0x40000);
+        header(p, |h| h.count = 1);
+        file(p, 0, b"other-v1", 0x9000, 77);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        let (a, b) = (&h.sessions[0], &h.sessions[1]);
+        assert_eq!(h.files(a).len(), 2);
+        assert_eq!(h.files(a)[1].token, 200);
+        assert_eq!(h.files(b).len(), 1);
+        assert_eq!((h.files(b)[0].data, h.files(b)[0].token), (0x9000, 77));
+        assert_eq!(
+            h.compats[h.files(b)[0].compat as usize].as_bytes(),
+            b"other-v1"
+        );
+        assert!(h.by_token(b).is_empty());
+        // Its chain holds two files: refused.
+        header(f.at(4), |h| h.count = 2);
+        file(f.at(4), 1, b"other-v1", 0x9001, 78);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
     }
 
     #[test]
