@@ -60,7 +60,9 @@ pub(crate) const CMD_GET_NAME: u32 = uapi::LIVEUPDATE_CMD_SESSION_GET_NAME;
 ///
 /// `bytes[..len]` has no NUL, `len < N`, and the rest of `bytes` is zero (so `bytes` alone
 /// decides equality and order: see [`FixedStr::words`]).
+// Aligned to a word: names are copied and compared a word at a time.
 #[derive(Clone, Copy)]
+#[repr(C, align(8))]
 pub(crate) struct FixedStr<const N: usize> {
     bytes: [u8; N],
     len: u8,
