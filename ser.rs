@@ -384,7 +384,7 @@ pub(crate) fn parse<S: PageSource>(
     for s in sessions.iter_mut() {
         s.first = files.len();
         s.tokens = tokens.len();
-        // A session of one file keeps it: `one` is its file, `seen` counts what the chain holds.
+        // A session of one file keeps it: `one` is its file, `seen` counts what its chain holds.
         let (single, mut one, mut seen) = (s.count == 1, InFile::default(), 0usize);
         walk::<_, FileSer>(src, s.head, |_, page, count| {
             for e in entries::<FileSer>(page, count) {
@@ -401,11 +401,10 @@ pub(crate) fn parse<S: PageSource>(
                     data: e.data,
                     token: e.token,
                 };
-                seen += 1;
-                // Within the capacity: the chain was counted above (and has not changed).
-                if single && seen == 1 {
-                    one = f;
-                } else if single || files.push_within_capacity(f).is_err() {
+                if single {
+                    (one, seen) = (f, seen + 1);
+                } else if files.push_within_capacity(f).is_err() {
+                    // Within the capacity: the chain was counted above (and has not changed).
                     return bad("a session's file chain holds more files than its count");
                 }
             }
@@ -417,7 +416,7 @@ pub(crate) fn parse<S: PageSource>(
             true => core::slice::from_ref(&s.one),
             false => files.get(s.first..).unwrap_or(&[]),
         };
-        if seen != s.count || own.len() != s.count {
+        if (single && seen != 1) || own.len() != s.count {
             return bad("a session's file count does not match its file chain");
         }
         // The token index, sorted once: it is also the uniqueness check (and a chain written
