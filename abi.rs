@@ -382,7 +382,7 @@ mod tests {
     fn names_compare_and_order_as_their_bytes() {
         // Prefixes, a difference in every byte of a word and across words, high bytes (which
         // a signed comparison would put first), the longest name.
-        let strs: [&[u8]; 12] = [
+        let strs: [&[u8]; 14] = [
             b"a",
             b"ab",
             b"abcdefg",
@@ -395,6 +395,10 @@ mod tests {
             b"\xff",
             b"\x01",
             &[b'z'; NAME_LEN - 1],
+            // Differ from the one above only in the last word of a name, and of a compatible
+            // string once cut to its width.
+            &[b'z'; NAME_LEN - 2],
+            &[b'z'; COMPAT_LEN - 2],
         ];
         for a in strs {
             for b in strs {

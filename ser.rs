@@ -131,11 +131,12 @@ pub(crate) struct InFlb {
 /// # Invariants
 ///
 /// Session names are unique (`sessions` is sorted by name), tokens are unique within each
-/// session, FLB names are unique. Every session's ranges lie within `files` and `tokens`.
+/// session, FLB names are unique. The ranges of every session of more than one file lie within
+/// `files` and `tokens` (a session of one file holds it in [`InSession`]).
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
     pub(crate) sessions: KVVec<InSession>,
-    /// The files of every session, one session after the other.
+    /// The files of every session of more than one file, one session after the other.
     files: KVVec<InFile>,
     /// The token indexes of the sessions with more than [`SMALL_SESSION`] files.
     tokens: KVVec<(u64, u32)>,
@@ -516,8 +517,9 @@ pub(crate) fn parse<S: PageSource>(
         return bad("a page of the hand-over is also a file's or an FLB's data");
     }
 
-    // INVARIANT: Names, tokens and FLB names were checked for uniqueness above; the sessions'
-    // ranges were laid out over `files` and `tokens` as they were filled.
+    // INVARIANT: Names, tokens and FLB names were checked for uniqueness above; the ranges of
+    // the sessions of more than one file were laid out over `files` and `tokens` as they were
+    // filled, a session of one file holds it.
     Ok(HandOver {
         liveupdate_num,
         sessions,

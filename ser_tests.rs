@@ -494,7 +494,8 @@ mod handover {
             b"other-v1"
         );
         assert!(h.by_token(b).is_empty());
-        // Its chain holds two files: refused.
+        // Its chain holds two files: refused (by the count of the first pass; the second
+        // pass checks again in case the chain changed in between).
         header(f.at(4), |h| h.count = 2);
         file(f.at(4), 1, b"other-v1", 0x9001, 78);
         assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());

@@ -47,8 +47,11 @@ BIN="$RUN_DIR/bin"
 mkdir -p "$BIN" "$RUN_DIR/jobs"
 # Keep the logs of the last ten runs and lints, newest first by time (a name
 # sort put every lint-* after this run, which was then deleted as it started).
+# Whole lines, and no symbolic link followed.
 ls -1dt "$LUO_CACHE"/runs/*/ 2>/dev/null | grep -vxF "$RUN_DIR/" | tail -n +10 |
-	xargs -r rm -rf
+	while IFS= read -r d; do
+		[ -L "${d%/}" ] || rm -rf -- "$d"
+	done
 
 
 IFS=, read -r -a variants <<<"$IMPLS"
