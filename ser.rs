@@ -414,11 +414,10 @@ pub(crate) fn parse<S: PageSource>(
         s.one = one;
         // The same chain as counted above: the same files.
         let own = match single {
-            true if seen == 1 => core::slice::from_ref(&s.one),
+            true => core::slice::from_ref(&s.one),
             false => files.get(s.first..).unwrap_or(&[]),
-            _ => &[],
         };
-        if own.len() != s.count {
+        if (single && seen != 1) || own.len() != s.count {
             return bad("a session's file count does not match its file chain");
         }
         // The token index, sorted once: it is also the uniqueness check (and a chain written
@@ -460,10 +459,11 @@ pub(crate) fn parse<S: PageSource>(
         if hdr.count > MAX_FLBS as u64 {
             return bad("the FLB count does not fit the FLB page");
         }
+        // `count <= MAX_FLBS`.
+        flbs.reserve(hdr.count as usize, GFP_KERNEL).map_err(oom)?;
         // `count <= MAX_FLBS`: the records fit the page, which is whole. They are read in
         // place (packed: every chunk is one).
         let n = hdr.count as usize;
-        flbs.reserve(n, GFP_KERNEL).map_err(oom)?;
         let records = page.get(flb_off(0)..flb_off(n)).unwrap_or(&[]);
         for e in records
             .chunks_exact(size_of::<FlbSer>())
