@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX] [-m MEASURES]
+# bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX] [-m MEASURES] [-p]
 #
 # The benchmark: the C and the Rust LUO side by side. Builds c-bench and
 # rust-bench (config.bench: the selftest fragments plus the reboot-time hook,
@@ -22,6 +22,12 @@
 # the guests with -icount shift=0,sleep=off, where every time is guest
 # instructions (1 ns = 1 instruction), deterministic: one run is enough.
 #
+# -p profiles instead: one icount run of the kexec scenarios with a QEMU plugin
+# (harness/prof.c) that counts every instruction the next kernel executes in its
+# early initcall and its first open of /dev/liveupdate, and a table per scenario
+# of where they go, function by function, C next to Rust (harness/prof_table.py;
+# the guests boot with nokaslr so that addresses are the vmlinux's).
+#
 # Writes the raw numbers to $LUO_CACHE/bench/<date>/raw-<measure>.txt, the
 # markdown tables to FILE (default: stdout) and, with -o FILE.md, the same
 # rows as JSON to FILE.json. Not a pass/fail test.
@@ -33,14 +39,16 @@ OUT=
 SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000 kexec:1:1:1024"
 SCALE_MAX=100000
 MEASURES=tcg,icount
-while getopts 'r:o:s:N:m:h' opt; do
+PROFILE=
+while getopts 'r:o:s:N:m:ph' opt; do
 	case $opt in
 	r) RUNS=$OPTARG ;;
 	o) OUT=$OPTARG ;;
 	s) SCENARIOS=$OPTARG ;;
 	N) SCALE_MAX=$OPTARG ;;
 	m) MEASURES=$OPTARG ;;
-	*) sed -n '4,24s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	p) PROFILE=1 ;;
+	*) sed -n '4,33s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 done
 for m in ${MEASURES//,/ }; do
@@ -64,6 +72,38 @@ mkdir -p "$BIN"
 VM_MEM=2G
 VM_APPEND="console=ttyS0 loglevel=6 liveupdate=on panic=-1 oops=panic"
 . "$LUO_HARNESS/vm.sh"
+
+# The functions whose instructions -p counts: the early initcall (with the
+# benchmark's timing, the same on both) and misc_open, which calls the open.
+declare -A EARLY=([c]=liveupdate_early_init_bench [rust]=luo_early_init)
+declare -A WINDOWS=()
+# window_addrs VMLINUX FUNC: "ENTRY RET:RET..." (returns are jumps to the
+# return thunk in these kernels)
+window_addrs() {
+	local at size
+	read -r at size < <(nm -S "$1" | awk -v f="$2" '$4 == f && $2 ~ /^[0-9a-f]+$/ { print $1, $2; exit }')
+	[ -n "$at" ] || die "no function $2 in $1"
+	objdump -d --no-show-raw-insn --start-address="0x$at" \
+		--stop-address="$(printf '0x%x' $((0x$at + 0x$size)))" "$1" |
+		awk -v at="$at" '/\tret|jmp +[0-9a-f]+ <(__pi_)?__x86_return_thunk>/ {
+			sub(":", "", $1); r = r (r ? ":" : "") $1 }
+			END { if (!r) exit 1; print at, r }'
+}
+if [ -n "$PROFILE" ]; then
+	MEASURES=icount
+	RUNS=1
+	VM_APPEND="nokaslr $VM_APPEND"
+	gcc -O2 -Wall -Werror -shared -fPIC -fvisibility=hidden -o "$BIN/prof.so" \
+		"$LUO_HARNESS/prof.c" || die "cannot build the profiling plugin"
+	for impl in c rust; do
+		vmlinux="${KDIR[$impl]}/vmlinux"
+		read -r e_at e_rets < <(window_addrs "$vmlinux" "${EARLY[$impl]}") ||
+			die "no returns found in ${EARLY[$impl]}"
+		read -r o_at o_rets < <(window_addrs "$vmlinux" misc_open) ||
+			die "no returns found in misc_open"
+		WINDOWS[$impl]="start=$e_at:$o_at,stop=$e_rets:$o_rets"
+	done
+fi
 
 gcc -Os -s -Wall -Werror -static -nostdinc -nostdlib -fno-asynchronous-unwind-tables \
 	-fno-ident -fno-stack-protector -I "$hdr" -I "$src/tools/include/nolibc" \
@@ -91,6 +131,10 @@ one() { # run impl scenario
 		mkcpio "$d/initrd" "/init:$BIN/init" "/test_binary:$BIN/luo_bench"
 		;;
 	esac
+	VM_PLUGIN=
+	if [ -n "$PROFILE" ]; then
+		VM_PLUGIN="$BIN/prof.so,${WINDOWS[$impl]},out=$d/prof.txt"
+	fi
 	boot "$d" "$kern" "$d/initrd" "$extra" 600
 	rc=$?
 	if [ "$rc" != 0 ] || ! grep -q "BENCH TEST PASSED" <(tr -d '\r' <"$d/output.log"); then
@@ -121,8 +165,25 @@ table() { # measure runs first
 		"$LUO_HARNESS/bench_notes.txt"
 }
 
+# prof_tables: the -p tables of every kexec scenario, to $DIR/prof.md.
+prof_tables() {
+	local sc d
+	: >"$DIR/prof.md"
+	for sc in $SCENARIOS; do
+		[[ "$sc" == kexec:* ]] || continue
+		d="$DIR/icount/1/%s/${sc//:/_}/prof.txt"
+		# shellcheck disable=SC2059
+		python3 "$LUO_HARNESS/prof_table.py" "$sc" \
+			"${KDIR[c]}/vmlinux" "$(printf "$d" c)" "${EARLY[c]}" \
+			"${KDIR[rust]}/vmlinux" "$(printf "$d" rust)" "${EARLY[rust]}" \
+			>>"$DIR/prof.md" || return 1
+	done
+}
+
 first=1
 : >"$DIR/table.md"
+all="$SCENARIOS scale:$SCALE_MAX"
+[ -z "$PROFILE" ] || all=$SCENARIOS
 for MEASURE in ${MEASURES//,/ }; do
 	runs=$RUNS
 	VM_ICOUNT=
@@ -134,13 +195,24 @@ for MEASURE in ${MEASURES//,/ }; do
 	t0=$SECONDS
 	for run in $(seq 1 "$runs"); do
 		if [ $((run % 2)) = 1 ]; then order="c rust"; else order="rust c"; fi
-		for sc in $SCENARIOS "scale:$SCALE_MAX"; do
+		for sc in $all; do
+			[ -z "$PROFILE" ] || [[ "$sc" == kexec:* ]] || continue
 			for impl in $order; do
 				one "$run" "$impl" "$sc" || die "benchmark run failed"
 			done
 		done
 	done
 	msg "$MEASURE runs done in $((SECONDS - t0)) s; raw numbers: $RAW"
+	if [ -n "$PROFILE" ]; then
+		prof_tables || die "profile tables failed"
+		if [ -n "$OUT" ]; then
+			cp "$DIR/prof.md" "$OUT"
+			msg "profile written to $OUT"
+		else
+			cat "$DIR/prof.md"
+		fi
+		exit 0
+	fi
 	table "$MEASURE" "$runs" "$first" >>"$DIR/table.md" || die "table failed"
 	first=0
 done

@@ -38,9 +38,11 @@ mkcpio() {
 # With VM_ICOUNT=1 the guest clock advances one nanosecond per guest
 # instruction (-icount shift=0,sleep=off): guest-timed intervals are then
 # instruction counts, deterministic and free of TCG's translation cost.
+# VM_PLUGIN, if set, is a QEMU -plugin argument (bench.sh -p).
 boot() {
 	local d=$1 kernel=$2 initrd=$3 extra=$4 tmo=$5 idle=${6:-$5} rc size last=-1 quiet=0
 	qemu-system-x86_64 -accel tcg ${VM_ICOUNT:+-icount shift=0,sleep=off} \
+		${VM_PLUGIN:+-plugin "$VM_PLUGIN"} \
 		-m "$VM_MEM" -smp 2 -no-reboot \
 		-nographic -nodefaults -display none \
 		-serial file:"$d/kernel.log" -serial file:"$d/output.log" \

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Per-function instruction counts of the next kernel's boot-path windows, C next to Rust.
+
+prof_table.py SCENARIO C_VMLINUX C_PROF C_EARLY RUST_VMLINUX RUST_PROF RUST_EARLY
+
+Each PROF file is what harness/prof.c wrote for one VM: windows opened at the early
+initcall (symbol *_EARLY) and at misc_open, closed at their returns. The tables are for the
+kernel that received the hand-over: its early initcall (the last window opened there) and
+the first open of a misc device after it. Prints markdown.
+"""
+
+import bisect
+import subprocess
+import sys
+
+
+def symbols(vmlinux):
+    """Function start addresses and (demangled) names, sorted."""
+    out = subprocess.run(["nm", "-n", "-C", vmlinux], capture_output=True, text=True,
+                         check=True).stdout
+    addrs, names = [], []
+    for line in out.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[1] in "tTwW" and not parts[2].startswith("__pfx_"):
+            addrs.append(int(parts[0], 16))
+            names.append(parts[2])
+    return addrs, names
+
+
+def windows(path):
+    """[(start address, {pc: count})] in the order the windows closed."""
+    result = []
+    for line in open(path, encoding="ascii"):
+        if line.startswith("#"):
+            fields = line.split()
+            result.append((int(fields[fields.index("start") + 1], 16), {}))
+        elif result:
+            pc, n = line.split()
+            result[-1][1][int(pc, 16)] = int(n)
+    return result
+
+
+def boot_windows(vmlinux, prof, early):
+    """Per-function counts of the last early initcall and of the first open after it."""
+    addrs, names = symbols(vmlinux)
+    early_at = addrs[names.index(early)]
+    found = windows(prof)
+    last = max((i for i, (start, _) in enumerate(found) if start == early_at), default=None)
+    if last is None:
+        sys.exit(f"prof_table: no early initcall window in {prof}")
+    picked = [found[last][1]]
+    after = [counts for start, counts in found[last + 1:] if start != early_at]
+    picked.append(after[0] if after else {})
+    per_function = []
+    for counts in picked:
+        funcs = {}
+        for pc, n in counts.items():
+            i = bisect.bisect_right(addrs, pc) - 1
+            name = names[i] if i >= 0 else "?"
+            funcs[name] = funcs.get(name, 0) + n
+        per_function.append(funcs)
+    return per_function
+
+
+def short(name):
+    """A function's name without the crate hashes and generic arguments' paths."""
+    name = name.replace("liveupdate::", "").replace("kernel::", "k::")
+    return name if len(name) <= 90 else name[:87] + "..."
+
+
+def table(title, c, rust, limit=40):
+    print(f"### {title}\n")
+    total_c, total_r = sum(c.values()), sum(rust.values())
+    print(f"Instructions: C {total_c:,}, Rust {total_r:,}, Rust − C {total_r - total_c:+,}.\n")
+    print("| function | C | Rust | Rust − C |")
+    print("|---|---:|---:|---:|")
+    rows = sorted(set(c) | set(rust), key=lambda f: -abs(rust.get(f, 0) - c.get(f, 0)))
+    rest_c = rest_r = 0
+    for i, f in enumerate(rows):
+        a, b = c.get(f, 0), rust.get(f, 0)
+        if i < limit and a != b:
+            print(f"| `{short(f)}` | {a:,} | {b:,} | {b - a:+,} |")
+        else:
+            rest_c, rest_r = rest_c + a, rest_r + b
+    print(f"| (the others) | {rest_c:,} | {rest_r:,} | {rest_r - rest_c:+,} |\n")
+
+
+def main():
+    if len(sys.argv) != 8:
+        sys.exit(__doc__)
+    scenario = sys.argv[1]
+    c = boot_windows(*sys.argv[2:5])
+    rust = boot_windows(*sys.argv[5:8])
+    print(f"## Next kernel, {scenario}: guest instructions per function (icount)\n")
+    table("Early initcall (with the benchmark's own timing line)", c[0], rust[0])
+    table("First open of /dev/liveupdate (misc_open)", c[1], rust[1])
+
+
+if __name__ == "__main__":
+    main()
