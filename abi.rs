@@ -81,6 +81,17 @@ impl<const N: usize> FixedStr<N> {
     }
 }
 
+impl<const N: usize> Default for FixedStr<N> {
+    /// The empty string (a placeholder: [`FixedStr::parse`] never returns it).
+    fn default() -> Self {
+        // INVARIANT: No byte, all zero; `0 < N`.
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+}
+
 impl<const N: usize> PartialEq for FixedStr<N> {
     fn eq(&self, other: &Self) -> bool {
         self.words().eq(other.words())
@@ -148,6 +159,50 @@ impl<const N: usize> FixedStr<N> {
             });
         }
         Err(EINVAL)
+    }
+
+    /// Whether [`Self::parse`] accepts `raw`: a NUL ends it within the field and it is not
+    /// empty. Checked a word at a time, without a copy.
+    pub(crate) fn valid(raw: &[u8; N]) -> bool {
+        const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+        // Whole words: no byte of the field is left unread.
+        const { assert!(N % 8 == 0) };
+        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        raw.first().is_some_and(|&b| b != 0)
+            && raw.chunks_exact(8).any(|c| {
+                let w = word(c);
+                w.wrapping_sub(ONES) & !w & HIGHS != 0
+            })
+    }
+
+    /// Whether the fields `a` and `b` hold the same string, `a` being one that [`Self::parse`]
+    /// accepts (a NUL ends it within the field): their bytes up to `a`'s first NUL are equal.
+    /// Bytes after it are ignored. Compared in place, a word at a time, so that records are
+    /// checked for duplicates without a copy of each.
+    pub(crate) fn same_str(a: &[u8; N], b: &[u8; N]) -> bool {
+        const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+        // Whole words: no byte of the field is left out.
+        const { assert!(N % 8 == 0) };
+        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+            let (x, y) = (word(x), word(y));
+            // The lowest set bit marks `x`'s first zero byte (higher ones may be false).
+            let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+            if zero == 0 {
+                if x != y {
+                    return false;
+                }
+                continue;
+            }
+            // `at < 8`: `x`'s NUL; the strings are the same if `y` has the same bytes up to
+            // and including it.
+            let at = zero.trailing_zeros() / 8;
+            let upto = u64::MAX >> (56 - 8 * at);
+            return (x ^ y) & upto == 0;
+        }
+        false
     }
 
     /// A copy of `s` (a string of ours, or one a C caller registered), cut at its first NUL
@@ -413,6 +468,60 @@ mod tests {
                 assert_eq!(x.cmp(&y), x.as_bytes().cmp(y.as_bytes()));
                 assert_eq!((x == y), (x.as_bytes() == y.as_bytes()));
             }
+        }
+    }
+
+    #[test]
+    fn fields_are_the_same_string_up_to_their_nul() {
+        // Names of every length up to the longest, bytes after the NUL that differ, and a
+        // field whose NUL comes later (a longer string) or is missing.
+        let strs: [&[u8]; 9] = [
+            b"a",
+            b"ab",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefgi",
+            b"abcdefghabcdefg",
+            b"a\xff",
+            &[b'z'; NAME_LEN - 1],
+            &[b'z'; NAME_LEN - 2],
+        ];
+        for a in strs {
+            for b in strs {
+                let (x, mut y) = (field(a), field(b));
+                // Garbage after `b`'s NUL is ignored.
+                for byte in y.iter_mut().skip(b.len() + 1) {
+                    *byte = 0x5a;
+                }
+                assert_eq!(Name::same_str(&x, &y), a == b);
+                assert!(Name::valid(&y));
+                assert_eq!(
+                    Name::same_str(&x, &y),
+                    Name::parse(&x).unwrap() == Name::parse(&y).unwrap()
+                );
+                // The compatible strings' width too.
+                let (x, y) = (Compat::truncated(a), Compat::truncated(b));
+                assert_eq!(
+                    Compat::same_str(x.field(), y.field()),
+                    x.as_bytes() == y.as_bytes()
+                );
+                assert!(Compat::valid(x.field()));
+            }
+            // A field with no NUL is never the same as a string.
+            assert!(!Name::same_str(&field(a), &[b'z'; NAME_LEN]));
+        }
+        // What `valid` accepts is what `parse` accepts: not empty, a NUL within the field
+        // (in any word), whatever follows it.
+        let mut fields = [[0u8; NAME_LEN]; 5];
+        fields[1] = [b'z'; NAME_LEN];
+        fields[2][1] = b'z';
+        fields[3] = [b'z'; NAME_LEN];
+        fields[3][NAME_LEN - 1] = 0;
+        fields[4] = [0xff; NAME_LEN];
+        fields[4][9] = 0;
+        for (f, ok) in fields.iter().zip([false, false, false, true, true]) {
+            assert_eq!(Name::valid(f), ok);
+            assert_eq!(Name::parse(f).is_ok(), ok);
         }
     }
 

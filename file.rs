@@ -40,14 +40,14 @@ use crate::{
         self,
         FlbState,
         Flbs,
-        Pinned, //
+        Pinned,
+        Records, //
     },
     kho,
     registry::Registry,
     ser::{
         Chain,
-        InFile,
-        InFlb, //
+        InFile, //
     },
 };
 
@@ -67,7 +67,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(incoming_flbs: Option<KVec<InFlb>>) -> impl PinInit<Self> {
+    pub(crate) fn new(incoming_flbs: Records) -> impl PinInit<Self> {
         pin_init!(Self {
             registry <- Registry::new(),
             flbs <- Flbs::new(incoming_flbs),
@@ -475,6 +475,11 @@ impl FinishFlbs {
             Err(e) if e == ENOENT => KVec::new(),
             Err(e) => return Err(e),
         };
+        // A file's finish may be its FLBs' first use: their records are read now, when
+        // running out of memory still fails the whole FINISH.
+        if !flbs.is_empty() {
+            core.flbs.read_records()?;
+        }
         self.0.push((handler.addr(), flbs), GFP_KERNEL)?;
         Ok(())
     }

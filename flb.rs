@@ -34,8 +34,25 @@ use crate::{
         Flb,
         ModuleRef, //
     },
-    ser::InFlb,
+    kho,
+    ser::{
+        self,
+        InFlb,
+        Invalid, //
+    },
 };
+
+/// The FLB records the previous kernel handed over.
+pub(crate) enum Records {
+    /// There was no hand-over.
+    None,
+    /// The hand-over's FLB `page`, checked at boot, not read yet; `settled` if it is to be
+    /// given back as soon as it is read (the other pages were, while memory ran out).
+    Unread { page: u64, settled: bool },
+    /// Read into `table` (empty if the hand-over had no FLB page); `page` (0 if none) is
+    /// given back with the hand-over's other pages, by [`Flbs::settle`].
+    Read { table: KVec<InFlb>, page: u64 },
+}
 
 /// Every FLB state ever made, and the FLB records the previous kernel handed over.
 #[pin_data]
@@ -43,31 +60,104 @@ pub(crate) struct Flbs {
     /// Every FLB state ever created, registered or only asked for its incoming object.
     #[pin]
     states: Mutex<KVec<Arc<FlbState>>>,
-    /// The previous kernel's FLB records, if there was a previous kernel's hand-over.
-    incoming: Option<KVec<InFlb>>,
+    /// The previous kernel's FLB records.
+    #[pin]
+    records: Mutex<Records>,
 }
 
 impl Flbs {
-    pub(crate) fn new(incoming: Option<KVec<InFlb>>) -> impl PinInit<Self> {
+    pub(crate) fn new(records: Records) -> impl PinInit<Self> {
         pin_init!(Self {
             states <- new_mutex!(KVec::new(), "luo_flb::states"),
-            incoming,
+            records <- new_mutex!(records, "luo_flb::records"),
         })
+    }
+
+    /// Sets the previous kernel's FLB records (at boot, before any FLB use).
+    pub(crate) fn set_records(&self, records: Records) {
+        *self.records.lock() = records;
     }
 
     /// The data and count the previous kernel recorded for the FLB `compatible`, once per
     /// boot: an FLB whose module was unloaded and loaded again gets `ENODATA` (its object was
     /// retrieved already).
     fn take_incoming(&self, compatible: &[u8]) -> Result<(u64, u64)> {
-        let f = self
-            .incoming
-            .as_ref()
-            .ok_or(ENODATA)?
+        let mut records = self.records.lock();
+        let f = Self::read(&mut records)?
             .iter()
             .find(|f| f.name.as_bytes() == compatible)
             .ok_or(ENOENT)?;
         f.taken.cmpxchg(false, true, Full).map_err(|_| ENODATA)?;
         Ok((f.data, f.count))
+    }
+
+    /// Reads the FLB records now if they were not read yet: `ENOMEM` if their table cannot be
+    /// allocated. Called where a first use could not fail (a file's finish).
+    pub(crate) fn read_records(&self) -> Result {
+        match Self::read(&mut self.records.lock()) {
+            Err(e) if e == ENOMEM => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives the FLB page back with the hand-over's other pages, once no incoming session is
+    /// left (a handler that shares it by mistake has taken its own pages by then), after
+    /// reading the records if they were not. If memory runs out for them, the page is kept
+    /// and read, then given back, at the next use of an FLB.
+    pub(crate) fn settle(&self) {
+        let mut records = self.records.lock();
+        match &mut *records {
+            Records::Unread { settled, .. } => {
+                *settled = true;
+                let _ = Self::read(&mut records);
+            }
+            Records::Read { page, .. } => {
+                let pa = core::mem::take(page);
+                if pa != 0 {
+                    kho::release(pa);
+                }
+            }
+            Records::None => {}
+        }
+    }
+
+    /// The FLB records, read from their page if they were not yet; `ENODATA` if there was no
+    /// hand-over, `ENOMEM` (the page kept, to be read later) if the table cannot be
+    /// allocated.
+    fn read(records: &mut Records) -> Result<&KVec<InFlb>> {
+        if let Records::Unread { page: pa, settled } = *records {
+            // The page was checked at boot: it reads the same unless the hand-over was damaged
+            // (a handler took or writes a page it shares with our records).
+            let table = match kho::Peeked::new(pa) {
+                Ok(page) => match ser::read_flbs(page.bytes()) {
+                    Ok(table) => table,
+                    Err(Invalid(_, e)) if e == ENOMEM => return Err(ENOMEM),
+                    Err(Invalid(why, _)) => {
+                        pr_err!(
+                            "the FLB records of the previous kernel are dropped: {}\n",
+                            why
+                        );
+                        KVec::new()
+                    }
+                },
+                Err(e) => {
+                    pr_err!("the FLB page of the previous kernel was taken: {:?}\n", e);
+                    KVec::new()
+                }
+            };
+            let page = match settled {
+                true => {
+                    kho::release(pa);
+                    0
+                }
+                false => pa,
+            };
+            *records = Records::Read { table, page };
+        }
+        match records {
+            Records::Read { table, .. } => Ok(table),
+            _ => Err(ENODATA),
+        }
     }
 
     /// The state of `flb` (a live FLB), created on first use.

@@ -22,7 +22,8 @@
 //! ser                     the luo-v5 hand-over: validating reader, writer
 //! ucmd                    size-headed ioctl commands and op tables
 //! abi   cabi   kho        typed uAPI and luo-v5 structs; C handler, FLB and file
-//! gate  fault             wrappers; KHO memory; the reboot gate; fault injection
+//! gate  fault  small      wrappers; KHO memory; the reboot gate; fault injection;
+//!                         small tables held inline
 //! ```
 //!
 //! Raw `bindings::` appear only in `abi`, `cabi`, `kho` and `exports`.
@@ -34,7 +35,9 @@
 //! preserved ids of `Core`. No FLB state's lock is ever taken under the registry's lock
 //! (reboot reads the FLBs' records under it from values stored outside the locks), so FLB
 //! callbacks, which run under their FLB's lock, may call the FLB API, registration included.
-//! The reboot gate's lock, `Luo::handover_pages` and the preserved ids are leaves.
+//! `FlbState::incoming` → `Flbs::records` (the previous kernel's FLB records, read at their
+//! first use). The reboot gate's lock, `Luo::handover_pages`, `Flbs::records` and the
+//! preserved ids are leaves.
 //!
 //! Every ioctl effect and every close runs inside the reboot gate (never a user-memory access
 //! there), so reboot, which closes the gate and waits, never sees an operation half done.
@@ -83,6 +86,7 @@ mod reboot;
 mod registry;
 mod ser;
 mod session;
+mod small;
 mod ucmd;
 
 pub(crate) use cabi::LocalModule;
@@ -104,24 +108,25 @@ impl ser::PageSource for KhoPages {
     }
 }
 
-/// Reads and validates the previous kernel's hand-over, if there is one. Invalid input is
-/// logged and ignored: this kernel then boots with no incoming sessions.
-fn parse_incoming() -> Option<HandOver> {
+/// Reads and validates the previous kernel's hand-over, if there is one, into `h`; returns
+/// whether there is a valid one. Invalid input is logged and ignored: this kernel then boots
+/// with no incoming sessions.
+fn parse_incoming(h: &mut HandOver) -> bool {
     let (pa, len) = match kho::retrieve_subtree() {
         Ok(Some(found)) => found,
-        Ok(None) => return None,
+        Ok(None) => return false,
         Err(e) => {
             pr_err!("failed to retrieve LUO state 'LUO' from KHO: {:?}\n", e);
-            return None;
+            return false;
         }
     };
-    match ser::parse(&mut KhoPages(None), pa, len) {
-        Ok(h) => {
+    match ser::parse(&mut KhoPages(None), pa, len, h) {
+        Ok(()) => {
             pr_info!(
                 "Retrieved live update data, liveupdate number: {}\n",
                 h.liveupdate_num
             );
-            Some(h)
+            true
         }
         Err(Invalid(why, e)) => {
             // Its pages stay with KHO: one of them may be somebody else's.
@@ -130,7 +135,7 @@ fn parse_incoming() -> Option<HandOver> {
                 why,
                 e
             );
-            None
+            false
         }
     }
 }
@@ -169,9 +174,9 @@ pub extern "C" fn luo_rs_early_init() -> c_int {
     if !PARAM.load(Relaxed) {
         return 0;
     }
-    let handover = parse_incoming();
-    match KBox::pin_init(Luo::new(handover), GFP_KERNEL) {
-        Ok(luo) => {
+    match KBox::pin_init(Luo::new(), GFP_KERNEL) {
+        Ok(mut luo) => {
+            luo.as_mut().receive(parse_incoming);
             LUO.populate(luo);
             ENABLED.store(true, Release);
         }

@@ -30,22 +30,25 @@ use kernel::{
     },
 };
 
-use crate::abi::{
-    BlockHeader,
-    Compat,
-    Entry,
-    FileSer,
-    FlbHeader,
-    FlbSer,
-    Name,
-    RootSer,
-    SessionSer,
-    COMPATIBLE,
-    COMPAT_LEN,
-    FLB_COUNT_MAX,
-    MAX_BLOCKS,
-    MAX_FILES,
-    MAX_FLBS, //
+use crate::{
+    abi::{
+        BlockHeader,
+        Compat,
+        Entry,
+        FileSer,
+        FlbHeader,
+        FlbSer,
+        Name,
+        RootSer,
+        SessionSer,
+        COMPATIBLE,
+        COMPAT_LEN,
+        FLB_COUNT_MAX,
+        MAX_BLOCKS,
+        MAX_FILES,
+        MAX_FLBS, //
+    },
+    small::SmallVec, //
 };
 
 /// Size of a block header.
@@ -59,8 +62,10 @@ pub(crate) const MAX_HANDLER_NAMES: usize = 64;
 /// some 260 million files, far more than open files and memory allow): it bounds the reader's
 /// work whatever chains share.
 pub(crate) const MAX_PAGES: usize = 1 << 22;
-/// The pages the parser makes room for at first: the root, the FLB page and a few blocks.
-const PAGES_AT_FIRST: usize = 16;
+/// The pages a hand-over holds without an allocation: the root, the FLB page and a few blocks.
+const PAGES_INLINE: usize = 8;
+/// The pages of a hand-over.
+pub(crate) type Pages = SmallVec<u64, PAGES_INLINE>;
 /// Sessions of at most this many files have no token index: they are scanned.
 pub(crate) const SMALL_SESSION: usize = 8;
 // A file's index in its session fits the token index's `u32`.
@@ -107,6 +112,7 @@ pub(crate) struct InFile {
 /// For a session of more than [`SMALL_SESSION`] files, `HandOver::tokens[tokens..tokens +
 /// count]` holds `(token, index in its files)` for every file, sorted by token; a smaller one is
 /// scanned.
+#[derive(Clone, Copy, Default)]
 pub(crate) struct InSession {
     pub(crate) name: Name,
     /// Its file chain, until the files are read.
@@ -131,20 +137,24 @@ pub(crate) struct InFlb {
 /// # Invariants
 ///
 /// Session names are unique (`sessions` is sorted by name), tokens are unique within each
-/// session, FLB names are unique. The ranges of every session of more than one file lie within
-/// `files` and `tokens` (a session of one file holds it in [`InSession`]).
+/// session. The ranges of every session of more than one file lie within `files` and `tokens`
+/// (a session of one file holds it in [`InSession`]). `flb_page`, if not 0, is a page of
+/// `pages` whose FLB records [`read_flbs`] accepts.
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
-    pub(crate) sessions: KVVec<InSession>,
+    /// The sessions (most hand-overs from a host have one per guest, a guest's one).
+    pub(crate) sessions: SmallVec<InSession, 1>,
     /// The files of every session of more than one file, one session after the other.
     files: KVVec<InFile>,
     /// The token indexes of the sessions with more than [`SMALL_SESSION`] files.
     tokens: KVVec<(u64, u32)>,
     /// The distinct compatible strings of the files' handlers (a handful).
-    pub(crate) compats: KVec<Compat>,
-    pub(crate) flbs: KVec<InFlb>,
+    pub(crate) compats: SmallVec<Compat, 2>,
+    /// The FLB page, or 0: its records were checked in place and are read at their first use
+    /// (after the blackout, as in C), by [`read_flbs`].
+    pub(crate) flb_page: u64,
     /// The pages it was read from, sorted, each once: given back once its sessions are gone.
-    pub(crate) pages: KVVec<u64>,
+    pub(crate) pages: Pages,
 }
 
 impl InSession {
@@ -266,7 +276,7 @@ fn same_field(a: &[u8; COMPAT_LEN], b: &[u8; COMPAT_LEN]) -> bool {
 /// The index of the compatible string `raw` (a file entry's field) in `compats`, added if
 /// new; refused unless a NUL ends it within the field and it is not empty, and past
 /// [`MAX_HANDLER_NAMES`] distinct names (which bounds the search, whatever the input).
-fn compat_index(compats: &mut KVec<Compat>, raw: &[u8; COMPAT_LEN]) -> PResult<u32> {
+fn compat_index(compats: &mut SmallVec<Compat, 2>, raw: &[u8; COMPAT_LEN]) -> PResult<u32> {
     let Ok(c) = Compat::parse(raw) else {
         return bad("a file's handler name is empty or not terminated");
     };
@@ -281,15 +291,41 @@ fn compat_index(compats: &mut KVec<Compat>, raw: &[u8; COMPAT_LEN]) -> PResult<u
     Ok((compats.len() - 1) as u32)
 }
 
+impl HandOver {
+    /// An empty hand-over, for [`parse`] to fill.
+    pub(crate) fn new() -> Self {
+        // INVARIANT: No session, no FLB page.
+        Self {
+            liveupdate_num: 0,
+            sessions: SmallVec::new(),
+            files: KVVec::new(),
+            tokens: KVVec::new(),
+            compats: SmallVec::new(),
+            flb_page: 0,
+            pages: Pages::new(),
+        }
+    }
+}
+
 /// Reads and validates a whole hand-over whose root (a `root_len`-byte blob) is the page at
-/// `root_pa`. Every page it uses is in [`HandOver::pages`], each once.
+/// `root_pa` into `h`, an empty [`HandOver`] (filled where it is: a small hand-over's tables
+/// are held inline and are not copied). Every page it uses is in [`HandOver::pages`], each
+/// once. On an error, `h` holds part of it and is to be dropped.
 pub(crate) fn parse<S: PageSource>(
     src: &mut S,
     root_pa: u64,
     root_len: usize,
-) -> PResult<HandOver> {
-    // Room for a small hand-over's pages, so that it needs no reallocation.
-    let mut pages: KVVec<u64> = KVVec::with_capacity(PAGES_AT_FIRST, GFP_KERNEL).map_err(oom)?;
+    h: &mut HandOver,
+) -> PResult<()> {
+    let HandOver {
+        liveupdate_num: h_num,
+        sessions,
+        files,
+        tokens,
+        compats,
+        flb_page,
+        pages,
+    } = h;
     pages.push(root_pa, GFP_KERNEL).map_err(oom)?;
     let root = {
         let page = src.page(root_pa).map_err(|e| {
@@ -314,15 +350,14 @@ pub(crate) fn parse<S: PageSource>(
 
     // First the structure: the sessions, and every page of every chain, so that no page is
     // used twice before anything is sized by what the chains hold.
-    let mut sessions: KVVec<InSession> = KVVec::new();
-    let add_page = |pages: &mut KVVec<u64>, pa: u64| {
+    let add_page = |pages: &mut Pages, pa: u64| {
         if pages.len() >= MAX_PAGES {
             return bad("the hand-over's chains use more than 2^22 pages");
         }
         pages.push(pa, GFP_KERNEL).map_err(oom)
     };
     walk::<_, SessionSer>(src, sessions_pa, |pa, page, count| {
-        add_page(&mut pages, pa)?;
+        add_page(pages, pa)?;
         sessions.reserve(count, GFP_KERNEL).map_err(oom)?;
         for e in entries::<SessionSer>(page, count) {
             let Ok(name) = Name::parse(&e.name) else {
@@ -347,7 +382,7 @@ pub(crate) fn parse<S: PageSource>(
     })?;
     let (mut n_files, mut n_tokens) = (0usize, 0usize);
     for s in sessions.iter() {
-        let n = walk::<_, FileSer>(src, s.head, |pa, _, _| add_page(&mut pages, pa))?;
+        let n = walk::<_, FileSer>(src, s.head, |pa, _, _| add_page(pages, pa))?;
         if n != s.count {
             return bad("a session's file count does not match its file chain");
         }
@@ -376,9 +411,8 @@ pub(crate) fn parse<S: PageSource>(
     }
 
     // Then the files, into tables of the exact size.
-    let mut files = KVVec::with_capacity(n_files, GFP_KERNEL).map_err(oom)?;
-    let mut tokens = KVVec::with_capacity(n_tokens, GFP_KERNEL).map_err(oom)?;
-    let mut compats: KVec<Compat> = KVec::new();
+    files.reserve(n_files, GFP_KERNEL).map_err(oom)?;
+    tokens.reserve(n_tokens, GFP_KERNEL).map_err(oom)?;
     // The last file's raw compatible field and its index: files of one handler follow each
     // other, and are then validated by one comparison.
     let mut last: Option<([u8; COMPAT_LEN], u32)> = None;
@@ -392,7 +426,7 @@ pub(crate) fn parse<S: PageSource>(
                 let compat = match &last {
                     Some((raw, i)) if same_field(raw, &e.compatible) => *i,
                     _ => {
-                        let i = compat_index(&mut compats, &e.compatible)?;
+                        let i = compat_index(compats, &e.compatible)?;
                         last = Some((e.compatible, i));
                         i
                     }
@@ -442,7 +476,8 @@ pub(crate) fn parse<S: PageSource>(
         }
     }
 
-    let mut flbs: KVec<InFlb> = KVec::new();
+    // The FLB records are checked where they are; they are copied at their first use.
+    let mut flb_records: &[u8] = &[];
     if flbs_pa != 0 {
         let page = src.page(flbs_pa).map_err(|e| {
             Invalid(
@@ -450,48 +485,7 @@ pub(crate) fn parse<S: PageSource>(
                 e,
             )
         })?;
-        let Some(hdr) = read::<FlbHeader>(page, 0).filter(|_| page.len() >= PAGE_SIZE) else {
-            return bad("the FLB page is shorter than a page");
-        };
-        if hdr.pgcnt != 1 {
-            return bad("the FLB page count is not 1");
-        }
-        if hdr.count > MAX_FLBS as u64 {
-            return bad("the FLB count does not fit the FLB page");
-        }
-        // `count <= MAX_FLBS`.
-        flbs.reserve(hdr.count as usize, GFP_KERNEL).map_err(oom)?;
-        // `count <= MAX_FLBS`: the records fit the page, which is whole. They are read in
-        // place (packed: every chunk is one).
-        let n = hdr.count as usize;
-        let records = page.get(flb_off(0)..flb_off(n)).unwrap_or(&[]);
-        for e in records
-            .chunks_exact(size_of::<FlbSer>())
-            .filter_map(FlbSer::from_bytes)
-        {
-            let name = Compat::parse(&e.name)
-                .map_err(|_| Invalid("an FLB name is empty or not terminated", EINVAL))?;
-            if flbs.iter().any(|f| f.name == name) {
-                return bad("two FLBs have the same name");
-            }
-            let count = e.count;
-            if count == 0 || count > FLB_COUNT_MAX {
-                return bad("an FLB count is 0 or impossibly large");
-            }
-            flbs.push(
-                InFlb {
-                    name,
-                    data: e.data,
-                    count,
-                    taken: Atomic::new(false),
-                },
-                GFP_KERNEL,
-            )
-            .map_err(oom)?;
-        }
-        if flbs.len() != n {
-            return bad("the FLB count does not fit the FLB page");
-        }
+        flb_records = check_flbs(page)?;
     }
 
     // No page that a file's or an FLB's data names: those belong to their handlers. A
@@ -512,23 +506,103 @@ pub(crate) fn parse<S: PageSource>(
     };
     let singles = sessions.iter().filter(|s| s.count == 1).map(|s| &s.one);
     if Iterator::chain(files.iter(), singles).any(|f| owned(f.data))
-        || flbs.iter().any(|f: &InFlb| owned(f.data))
+        || flbs_in(flb_records).any(|f| owned(f.data))
     {
         return bad("a page of the hand-over is also a file's or an FLB's data");
     }
 
-    // INVARIANT: Names, tokens and FLB names were checked for uniqueness above; the ranges of
-    // the sessions of more than one file were laid out over `files` and `tokens` as they were
-    // filled, a session of one file holds it.
-    Ok(HandOver {
-        liveupdate_num,
-        sessions,
-        files,
-        tokens,
-        compats,
-        flbs,
-        pages,
-    })
+    // INVARIANT: Names and tokens were checked for uniqueness above; the ranges of the
+    // sessions of more than one file were laid out over `files` and `tokens` as they were
+    // filled, a session of one file holds it. The FLB page is in `pages` and was checked by
+    // `check_flbs`, whose checks are those of `read_flbs`.
+    *h_num = liveupdate_num;
+    *flb_page = flbs_pa;
+    Ok(())
+}
+
+/// The FLB records of the FLB page `page`, in place, if its header is valid: one page, a count
+/// that fits it.
+fn flb_page_records(page: &[u8]) -> PResult<&[u8]> {
+    let Some(hdr) = read::<FlbHeader>(page, 0).filter(|_| page.len() >= PAGE_SIZE) else {
+        return bad("the FLB page is shorter than a page");
+    };
+    if hdr.pgcnt != 1 {
+        return bad("the FLB page count is not 1");
+    }
+    if hdr.count > MAX_FLBS as u64 {
+        return bad("the FLB count does not fit the FLB page");
+    }
+    // `count <= MAX_FLBS`: the records fit the page, which is whole.
+    let n = hdr.count as usize;
+    match page.get(flb_off(0)..flb_off(n)) {
+        Some(records) => Ok(records),
+        None => bad("the FLB count does not fit the FLB page"),
+    }
+}
+
+/// The records of [`flb_page_records`], read in place (packed: every chunk is one).
+fn flbs_in(records: &[u8]) -> impl Iterator<Item = &FlbSer> + '_ {
+    records
+        .chunks_exact(size_of::<FlbSer>())
+        .filter_map(FlbSer::from_bytes)
+}
+
+/// Checks one FLB record: a name a NUL ends and not empty, a count from 1 to
+/// [`FLB_COUNT_MAX`].
+fn check_flb(e: &FlbSer) -> PResult<()> {
+    if !Compat::valid(&e.name) {
+        return bad("an FLB name is empty or not terminated");
+    }
+    let count = e.count;
+    if count == 0 || count > FLB_COUNT_MAX {
+        return bad("an FLB count is 0 or impossibly large");
+    }
+    Ok(())
+}
+
+/// Checks the FLB page's records where they are, at boot: [`check_flb`] for each, no two of
+/// the same name. Returns them (for [`flbs_in`]). Accepts exactly what [`read_flbs`] accepts.
+fn check_flbs(page: &[u8]) -> PResult<&[u8]> {
+    let records = flb_page_records(page)?;
+    for (i, e) in flbs_in(records).enumerate() {
+        check_flb(e)?;
+        // The earlier records were checked: a NUL ends each name.
+        if flbs_in(records)
+            .take(i)
+            .any(|f| Compat::same_str(&f.name, &e.name))
+        {
+            return bad("two FLBs have the same name");
+        }
+    }
+    Ok(records)
+}
+
+/// The FLB records of the FLB page `page`, read into a table: at the first use of an incoming
+/// FLB, or before the page is given back. The page was checked at boot (by [`parse`]); its
+/// records are checked again as they are read.
+pub(crate) fn read_flbs(page: &[u8]) -> PResult<KVec<InFlb>> {
+    let records = flb_page_records(page)?;
+    let mut flbs =
+        KVec::with_capacity(records.len() / size_of::<FlbSer>(), GFP_KERNEL).map_err(oom)?;
+    for e in flbs_in(records) {
+        check_flb(e)?;
+        let name = Compat::parse(&e.name)
+            .map_err(|_| Invalid("an FLB name is empty or not terminated", EINVAL))?;
+        if flbs.iter().any(|f: &InFlb| f.name == name) {
+            return bad("two FLBs have the same name");
+        }
+        let flb = InFlb {
+            name,
+            data: e.data,
+            count: e.count,
+            taken: Atomic::new(false),
+        };
+        // Within the capacity: one entry per record.
+        if flbs.push_within_capacity(flb).is_err() {
+            return bad("the FLB count does not fit the FLB page");
+        }
+    }
+    Ok(flbs)
 }
 
 #[path = "ser_out.rs"]

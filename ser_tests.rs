@@ -16,6 +16,8 @@ mod handover {
             FlbHeader,
             FlbSer,
             SessionSer,
+            COMPAT_LEN,
+            FLB_COUNT_MAX,
             MAX_FLBS,
             NAME_LEN, //
         },
@@ -162,7 +164,9 @@ mod handover {
     /// Parses `f` with root `r` (of `r.len()` bytes) at `ROOT_PA`.
     fn parse_with(f: &mut Fake, r: &[u8]) -> core::result::Result<HandOver, Invalid> {
         f.pages[0].1[..r.len()].copy_from_slice(r);
-        parse(f, ROOT_PA, r.len())
+        let mut h = HandOver::new();
+        parse(f, ROOT_PA, r.len(), &mut h)?;
+        Ok(h)
     }
 
     fn rejects(mut f: Fake, r: &[u8]) -> bool {
@@ -185,9 +189,13 @@ mod handover {
         assert_eq!(h.files(&h.sessions[0])[0].compat, 0);
         assert_eq!(h.compats[0].as_bytes(), b"memfd-v2");
         assert_eq!(h.files(&h.sessions[1]).len(), 0);
-        assert_eq!(h.flbs.len(), 2);
-        assert_eq!(h.flbs[0].name.as_bytes(), b"flb-0");
-        assert_eq!(h.flbs[0].count, 3);
+        // The FLB records are checked in place and read at their first use.
+        assert_eq!(h.flb_page, FLBS);
+        let flbs = read_flbs(f.at(3)).ok().unwrap();
+        assert_eq!(flbs.len(), 2);
+        assert_eq!(flbs[0].name.as_bytes(), b"flb-0");
+        assert_eq!((flbs[0].data, flbs[0].count), (0xfeed, 3));
+        assert_eq!(flbs[1].name.as_bytes(), b"flb-1");
     }
 
     #[test]
@@ -196,7 +204,7 @@ mod handover {
         let r = root(0, 0);
         let h = parse_with(&mut f, &r).ok().unwrap();
         assert_eq!(h.sessions.len(), 0);
-        assert_eq!(h.flbs.len(), 0);
+        assert_eq!(h.flb_page, 0);
     }
 
     #[test]
@@ -514,6 +522,50 @@ mod handover {
         let mut f = valid();
         write_flb(f.at(3), 1, &Compat::truncated(b"flb-1"), 0xbeef, 0);
         assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    /// Writes FLB record `i` with a name field of `raw` (bytes after its NUL kept).
+    fn raw_flb(p: &mut [u8], i: usize, raw: &[u8], count: u64) {
+        edit(p, flb_off(i), |e: &mut FlbSer| {
+            e.name = [0; COMPAT_LEN];
+            e.name[..raw.len()].copy_from_slice(raw);
+            e.data = 0xd00d;
+            e.count = count;
+        });
+    }
+
+    #[test]
+    fn flb_records_are_checked_at_boot_as_when_they_are_read() {
+        // Each damage to the FLB page: refused by the boot's check in place and by the read
+        // at first use alike.
+        let damages: [fn(&mut [u8]); 9] = [
+            |p| edit(p, 0, |h: &mut FlbHeader| h.pgcnt = 2),
+            |p| edit(p, 0, |h: &mut FlbHeader| h.count = MAX_FLBS as u64 + 1),
+            |p| raw_flb(p, 1, b"flb-1\0", 0),
+            |p| raw_flb(p, 1, b"flb-1\0", FLB_COUNT_MAX + 1),
+            |p| raw_flb(p, 1, b"\0flb-1", 1),
+            |p| raw_flb(p, 1, &[b'f'; COMPAT_LEN], 1),
+            // The same name as record 0, with other bytes after its NUL.
+            |p| raw_flb(p, 1, b"flb-0\0xyz", 1),
+            |p| raw_flb(p, 0, b"flb-1\0\x01", 1),
+            // Names of more than a word, the same up to the NUL.
+            |p| {
+                raw_flb(p, 0, b"a-longer-flb-name\0x", 1);
+                raw_flb(p, 1, b"a-longer-flb-name\0y", 1);
+            },
+        ];
+        for damage in damages {
+            let mut f = valid();
+            damage(f.at(3));
+            assert!(read_flbs(f.at(3)).is_err());
+            assert!(rejects(f, &root(SESS, FLBS)));
+        }
+        // Names that only start alike, and bytes after a NUL, are accepted by both.
+        let mut f = valid();
+        raw_flb(f.at(3), 1, b"flb-00\0flb-0", 1);
+        let flbs = read_flbs(f.at(3)).ok().unwrap();
+        assert_eq!(flbs[1].name.as_bytes(), b"flb-00");
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_ok());
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! Outgoing sessions are kept in creation order (the serialization order) and indexed by name,
 //! so creating, looking up and removing one costs O(log n), never a list walk.
 
+use core::pin::Pin;
+
 use kernel::{
     new_mutex,
     prelude::*,
@@ -40,6 +42,7 @@ use crate::{
         FileSet,
         InHandler, //
     },
+    flb::Records,
     gate::Gate,
     kho,
     ser::{
@@ -68,7 +71,7 @@ pub(crate) struct Luo {
     incoming_built: Mutex<bool>,
     /// The pages of `handover`, until the sessions they described are gone.
     #[pin]
-    handover_pages: Mutex<KVVec<u64>>,
+    handover_pages: Mutex<ser::Pages>,
     /// Reboot's exclusion of ioctls and closes.
     #[pin]
     pub(crate) gate: Gate,
@@ -77,26 +80,44 @@ pub(crate) struct Luo {
 }
 
 impl Luo {
-    pub(crate) fn new(mut handover: Option<HandOver>) -> impl PinInit<Self> {
-        // The parser checked that the previous number has a successor.
-        let liveupdate_num = handover
-            .as_ref()
-            .map_or(0, |h| h.liveupdate_num)
-            .saturating_add(1);
-        let pages = handover
-            .as_mut()
-            .map_or_else(KVVec::new, |h| core::mem::take(&mut h.pages));
-        let flbs = handover.as_mut().map(|h| core::mem::take(&mut h.flbs));
+    /// The state of a kernel that has no hand-over (yet: see [`Luo::receive`]).
+    pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             sessions <- new_mutex!(Sessions::new(), "luo::sessions"),
-            core <- Core::new(flbs),
+            core <- Core::new(Records::None),
             device_open: Atomic::new(false),
-            handover,
+            handover: None,
             incoming_built <- new_mutex!(false, "luo::incoming_built"),
-            handover_pages <- new_mutex!(pages, "luo::handover_pages"),
+            handover_pages <- new_mutex!(ser::Pages::new(), "luo::handover_pages"),
             gate <- Gate::new(),
-            liveupdate_num,
+            liveupdate_num: 1,
         })
+    }
+
+    /// Takes the previous kernel's hand-over, which `read` fills in place (it returns whether
+    /// the hand-over is valid; an invalid one is dropped). Called once, before anybody else
+    /// can see the state.
+    pub(crate) fn receive(self: Pin<&mut Self>, read: impl FnOnce(&mut HandOver) -> bool) {
+        let this = self.project();
+        let h = this.handover.insert(HandOver::new());
+        if !read(h) {
+            *this.handover = None;
+            return;
+        }
+        // The parser checked that the previous number has a successor.
+        *this.liveupdate_num = h.liveupdate_num.saturating_add(1);
+        // The FLB page is the FLB records': they give it back (`Flbs::settle`).
+        this.core.flbs.set_records(match h.flb_page {
+            0 => Records::Read {
+                table: KVec::new(),
+                page: 0,
+            },
+            page => Records::Unread {
+                page,
+                settled: false,
+            },
+        });
+        *this.handover_pages.lock() = core::mem::take(&mut h.pages);
     }
 
     /// Gives the hand-over's pages back to the allocator once no incoming session is left
@@ -107,9 +128,11 @@ impl Luo {
         if !built || !self.sessions.lock().incoming.is_empty() {
             return;
         }
+        self.core.flbs.settle();
         let pages = core::mem::take(&mut *self.handover_pages.lock());
-        for pa in pages.iter() {
-            kho::release(*pa);
+        let flb_page = self.handover.as_ref().map_or(0, |h| h.flb_page);
+        for &pa in pages.iter().filter(|&&pa| pa != flb_page) {
+            kho::release(pa);
         }
     }
 

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A vector whose first few items need no allocation.
+//!
+//! The tables of a small hand-over (its pages, its one session, its one handler name) are read
+//! at boot while the guests wait: an allocation costs more there than the checks of a whole
+//! session. They are held inline up to `N` items and move to the heap, whole, past that.
+
+use core::ops::{
+    Deref,
+    DerefMut, //
+};
+
+use kernel::{
+    alloc::{
+        AllocError,
+        Flags, //
+    },
+    prelude::*,
+};
+
+/// A vector of `T` that holds up to `N` items inline and all of them in `heap` past that.
+///
+/// # Invariants
+///
+/// If `spilled`, the items are `heap[..]`; otherwise they are `inline[..len]`, `len <= N`.
+/// `spilled` never goes back to `false`.
+pub(crate) struct SmallVec<T: Copy + Default, const N: usize> {
+    inline: [T; N],
+    len: usize,
+    heap: KVVec<T>,
+    spilled: bool,
+}
+
+impl<T: Copy + Default, const N: usize> SmallVec<T, N> {
+    /// An empty vector.
+    #[inline]
+    pub(crate) fn new() -> Self {
+        // INVARIANT: Not spilled, no item.
+        Self {
+            inline: [T::default(); N],
+            len: 0,
+            heap: KVVec::new(),
+            spilled: false,
+        }
+    }
+
+    /// Makes room for `n` more items: pushing them then allocates nothing.
+    pub(crate) fn reserve(&mut self, n: usize, flags: Flags) -> Result<(), AllocError> {
+        if self.spilled {
+            return self.heap.reserve(n, flags);
+        }
+        let want = self.len.checked_add(n).ok_or(AllocError)?;
+        if want <= N {
+            return Ok(());
+        }
+        // Past the inline room: every item moves to the heap, with room for `want`.
+        let mut heap = KVVec::with_capacity(want, flags)?;
+        heap.extend_from_slice(&self.inline[..self.len], flags)?;
+        // INVARIANT: The items, in order, are now `heap[..]`.
+        self.heap = heap;
+        self.spilled = true;
+        Ok(())
+    }
+
+    /// Appends `v`.
+    #[inline]
+    pub(crate) fn push(&mut self, v: T, flags: Flags) -> Result<(), AllocError> {
+        if !self.spilled {
+            if let Some(slot) = self.inline.get_mut(self.len) {
+                *slot = v;
+                // INVARIANT: `v` follows the items inline; `len <= N`.
+                self.len += 1;
+                return Ok(());
+            }
+        }
+        self.push_to_heap(v, flags)
+    }
+
+    /// Appends `v` on the heap, moving the items there first if they are inline.
+    #[inline(never)]
+    fn push_to_heap(&mut self, v: T, flags: Flags) -> Result<(), AllocError> {
+        self.reserve(1, flags)?;
+        self.heap.push(v, flags)
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Default for SmallVec<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Deref for SmallVec<T, N> {
+    type Target = [T];
+
+    #[inline]
+    fn deref(&self) -> &[T] {
+        match self.spilled {
+            true => &self.heap,
+            // `len <= N` (the type's invariant).
+            false => self.inline.get(..self.len).unwrap_or(&[]),
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> DerefMut for SmallVec<T, N> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self.spilled {
+            true => &mut self.heap,
+            // `len <= N` (the type's invariant).
+            false => self.inline.get_mut(..self.len).unwrap_or(&mut []),
+        }
+    }
+}
+
+#[cfg(CONFIG_LIVEUPDATE_RUST_KUNIT_TEST)]
+#[kernel::macros::kunit_tests(liveupdate_rust_small)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_keep_their_order_inline_and_on_the_heap() {
+        for n in 0..9usize {
+            // Pushed one by one, and after a reservation of all of them.
+            for reserve in [false, true] {
+                let mut v: SmallVec<usize, 3> = SmallVec::new();
+                if reserve {
+                    v.reserve(n, GFP_KERNEL).unwrap();
+                }
+                for i in 0..n {
+                    v.push(i * 10, GFP_KERNEL).unwrap();
+                }
+                assert_eq!(v.len(), n);
+                assert!(v.iter().copied().eq((0..n).map(|i| i * 10)));
+                // Sorted in place (the slice is the items, wherever they are).
+                v.reverse();
+                v.sort_unstable();
+                assert!(v.iter().copied().eq((0..n).map(|i| i * 10)));
+                // More after a reservation, and after the items went to the heap.
+                v.reserve(2, GFP_KERNEL).unwrap();
+                v.push(1000, GFP_KERNEL).unwrap();
+                assert_eq!(v.len(), n + 1);
+                assert_eq!(v.last(), Some(&1000));
+            }
+        }
+    }
+}
