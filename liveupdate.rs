@@ -108,18 +108,21 @@ impl ser::PageSource for KhoPages {
     }
 }
 
-/// Reads and validates the previous kernel's hand-over, if there is one, into `h`; returns
-/// whether there is a valid one. Invalid input is logged and ignored: this kernel then boots
-/// with no incoming sessions.
-fn parse_incoming(h: &mut HandOver) -> bool {
-    let (pa, len) = match kho::retrieve_subtree() {
-        Ok(Some(found)) => found,
-        Ok(None) => return false,
+/// The previous kernel's hand-over: the address and length of its root, if there is one.
+fn find_incoming() -> Option<(u64, usize)> {
+    match kho::retrieve_subtree() {
+        Ok(found) => found,
         Err(e) => {
             pr_err!("failed to retrieve LUO state 'LUO' from KHO: {:?}\n", e);
-            return false;
+            None
         }
-    };
+    }
+}
+
+/// Reads and validates the hand-over whose root is `pa` (`len` bytes) into `h`; returns whether
+/// it is valid. Invalid input is logged and ignored: this kernel then boots with no incoming
+/// sessions.
+fn parse_incoming(h: &mut HandOver, pa: u64, len: usize) -> bool {
     match ser::parse(&mut KhoPages(None), pa, len, h) {
         Ok(()) => {
             pr_info!(
@@ -176,7 +179,9 @@ pub extern "C" fn luo_rs_early_init() -> c_int {
     }
     match KBox::pin_init(Luo::new(), GFP_KERNEL) {
         Ok(mut luo) => {
-            luo.as_mut().receive(parse_incoming);
+            if let Some((pa, len)) = find_incoming() {
+                luo.as_mut().receive(|h| parse_incoming(h, pa, len));
+            }
             LUO.populate(luo);
             ENABLED.store(true, Release);
         }

@@ -46,10 +46,17 @@ impl<T: Copy + Default, const N: usize> SmallVec<T, N> {
     }
 
     /// Makes room for `n` more items: pushing them then allocates nothing.
+    #[inline]
     pub(crate) fn reserve(&mut self, n: usize, flags: Flags) -> Result<(), AllocError> {
         if self.spilled {
             return self.heap.reserve(n, flags);
         }
+        self.spill(n, flags)
+    }
+
+    /// Moves the items to the heap, with room for `n` more, if they do not fit inline.
+    #[inline(never)]
+    fn spill(&mut self, n: usize, flags: Flags) -> Result<(), AllocError> {
         let want = self.len.checked_add(n).ok_or(AllocError)?;
         if want <= N {
             return Ok(());
@@ -66,21 +73,21 @@ impl<T: Copy + Default, const N: usize> SmallVec<T, N> {
     /// Appends `v`.
     #[inline]
     pub(crate) fn push(&mut self, v: T, flags: Flags) -> Result<(), AllocError> {
-        if !self.spilled {
-            if let Some(slot) = self.inline.get_mut(self.len) {
-                *slot = v;
-                // INVARIANT: `v` follows the items inline; `len <= N`.
-                self.len += 1;
-                return Ok(());
-            }
+        if self.spilled {
+            // Mostly within a reservation: that path is small enough to be inlined.
+            return match self.heap.push_within_capacity(v) {
+                Ok(()) => Ok(()),
+                Err(full) => self.heap.push(full.0, flags),
+            };
         }
-        self.push_to_heap(v, flags)
-    }
-
-    /// Appends `v` on the heap, moving the items there first if they are inline.
-    #[inline(never)]
-    fn push_to_heap(&mut self, v: T, flags: Flags) -> Result<(), AllocError> {
-        self.reserve(1, flags)?;
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = v;
+            // INVARIANT: `v` follows the items inline; `len <= N`.
+            self.len += 1;
+            return Ok(());
+        }
+        // The inline room is full: the items move to the heap, `v` after them.
+        self.spill(1, flags)?;
         self.heap.push(v, flags)
     }
 }
