@@ -49,6 +49,7 @@ use crate::{
         Chain,
         InFile, //
     },
+    small::SmallVec,
 };
 
 /// What the files of every session share: the registry, the FLBs and the ids of the preserved
@@ -160,8 +161,8 @@ pub(crate) struct FileSet {
     tokens: RBTree<u64, usize>,
     /// An incoming set's files as the parsed hand-over records them (empty once finished).
     records: &'static [InFile],
-    /// What changed for each of `records` since.
-    state: KVVec<InState>,
+    /// What changed for each of `records` since (one file, the common case, inline).
+    state: SmallVec<InState, 1>,
     /// The handlers of `records`, one per compatible string (a session's files mostly share
     /// one).
     handlers: KVec<InHandler>,
@@ -184,7 +185,7 @@ impl FileSet {
             files: KVVec::new(),
             tokens: RBTree::new(),
             records: &[],
-            state: KVVec::new(),
+            state: SmallVec::new(),
             handlers: KVec::new(),
             by_token: &[],
             incoming: false,
@@ -206,8 +207,8 @@ impl FileSet {
         {
             return Err(EINVAL);
         }
-        let mut state = KVVec::new();
-        state.extend_with(records.len(), InState::default(), GFP_KERNEL)?;
+        let mut state = SmallVec::new();
+        state.extend_default(records.len(), GFP_KERNEL)?;
         // INVARIANT: One state per record, and a handler for each, checked above.
         Ok(Self {
             files: KVVec::new(),
@@ -402,7 +403,7 @@ impl FileSet {
         }
         // INVARIANT: No record, no state, no handler.
         self.records = &[];
-        self.state = KVVec::new();
+        self.state = SmallVec::new();
         self.handlers = KVec::new();
         self.by_token = &[];
         Ok(())

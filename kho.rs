@@ -30,10 +30,15 @@ pub(crate) fn is_enabled() -> bool {
     unsafe { bindings::kho_is_enabled() }
 }
 
-/// The name of LUO's subtree in the KHO tree.
+/// The name of LUO's subtree in the KHO tree (the bindgen constant is "LUO\0"), checked at
+/// build time.
+const SUBTREE_NAME: &CStr = match CStr::from_bytes_with_nul(bindings::LUO_KHO_ENTRY_NAME) {
+    Ok(name) => name,
+    Err(_) => c"LUO",
+};
+
 fn subtree_name() -> &'static CStr {
-    // The bindgen constant is "LUO\0".
-    CStr::from_bytes_with_nul(bindings::LUO_KHO_ENTRY_NAME).unwrap_or(c"LUO")
+    SUBTREE_NAME
 }
 
 /// A zeroed page preserved for the next kernel.

@@ -99,7 +99,8 @@ impl Luo {
     /// can see the state.
     pub(crate) fn receive(self: Pin<&mut Self>, read: impl FnOnce(&mut HandOver) -> bool) {
         let this = self.project();
-        let h = this.handover.insert(HandOver::new());
+        // There is none yet: nothing to drop.
+        let h = this.handover.get_or_insert_with(HandOver::new);
         if !read(h) {
             *this.handover = None;
             return;

@@ -23,22 +23,22 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// If `spilled`, the items are `heap[..]`; otherwise they are `inline[..len]`, `len <= N`.
-/// `spilled` never goes back to `false`.
-pub(crate) struct SmallVec<T: Copy + Default, const N: usize> {
+/// If `spilled`, the items are `heap[..]` (the inline slots hold defaults); otherwise they
+/// are `inline[..len]`, `len <= N`. `spilled` never goes back to `false`.
+pub(crate) struct SmallVec<T: Default, const N: usize> {
     inline: [T; N],
     len: usize,
     heap: KVVec<T>,
     spilled: bool,
 }
 
-impl<T: Copy + Default, const N: usize> SmallVec<T, N> {
+impl<T: Default, const N: usize> SmallVec<T, N> {
     /// An empty vector.
     #[inline]
     pub(crate) fn new() -> Self {
         // INVARIANT: Not spilled, no item.
         Self {
-            inline: [T::default(); N],
+            inline: core::array::from_fn(|_| T::default()),
             len: 0,
             heap: KVVec::new(),
             spilled: false,
@@ -63,10 +63,29 @@ impl<T: Copy + Default, const N: usize> SmallVec<T, N> {
         }
         // Past the inline room: every item moves to the heap, with room for `want`.
         let mut heap = KVVec::with_capacity(want, flags)?;
-        heap.extend_from_slice(&self.inline[..self.len], flags)?;
+        for v in self.inline.iter_mut().take(self.len) {
+            // Within the capacity: `want >= len`.
+            let _ = heap.push_within_capacity(core::mem::take(v));
+        }
         // INVARIANT: The items, in order, are now `heap[..]`.
         self.heap = heap;
         self.spilled = true;
+        Ok(())
+    }
+
+    /// Appends `n` default items.
+    pub(crate) fn extend_default(&mut self, n: usize, flags: Flags) -> Result<(), AllocError>
+    where
+        T: Clone,
+    {
+        self.reserve(n, flags)?;
+        if self.spilled {
+            return self.heap.extend_with(n, T::default(), flags);
+        }
+        for _ in 0..n {
+            // Within the inline room reserved above: nothing is allocated.
+            self.push(T::default(), flags)?;
+        }
         Ok(())
     }
 
@@ -92,13 +111,13 @@ impl<T: Copy + Default, const N: usize> SmallVec<T, N> {
     }
 }
 
-impl<T: Copy + Default, const N: usize> Default for SmallVec<T, N> {
+impl<T: Default, const N: usize> Default for SmallVec<T, N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Copy + Default, const N: usize> Deref for SmallVec<T, N> {
+impl<T: Default, const N: usize> Deref for SmallVec<T, N> {
     type Target = [T];
 
     #[inline]
@@ -111,7 +130,7 @@ impl<T: Copy + Default, const N: usize> Deref for SmallVec<T, N> {
     }
 }
 
-impl<T: Copy + Default, const N: usize> DerefMut for SmallVec<T, N> {
+impl<T: Default, const N: usize> DerefMut for SmallVec<T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
         match self.spilled {
@@ -126,6 +145,7 @@ impl<T: Copy + Default, const N: usize> DerefMut for SmallVec<T, N> {
 #[kernel::macros::kunit_tests(liveupdate_rust_small)]
 mod tests {
     use super::*;
+    use kernel::sync::Arc;
 
     #[test]
     fn items_keep_their_order_inline_and_on_the_heap() {
@@ -150,6 +170,25 @@ mod tests {
                 v.push(1000, GFP_KERNEL).unwrap();
                 assert_eq!(v.len(), n + 1);
                 assert_eq!(v.last(), Some(&1000));
+            }
+        }
+    }
+
+    #[test]
+    fn items_that_are_not_copied_move_to_the_heap_whole() {
+        for n in 0..6usize {
+            let mut v: SmallVec<Option<Arc<usize>>, 2> = SmallVec::new();
+            v.extend_default(n, GFP_KERNEL).unwrap();
+            assert!(v.iter().all(Option::is_none));
+            for (i, item) in v.iter_mut().enumerate() {
+                *item = Some(Arc::new(i, GFP_KERNEL).unwrap());
+            }
+            v.push(Some(Arc::new(99, GFP_KERNEL).unwrap()), GFP_KERNEL)
+                .unwrap();
+            assert_eq!(v.len(), n + 1);
+            for (i, item) in v.iter().enumerate() {
+                let want = if i < n { i } else { 99 };
+                assert_eq!(item.as_deref(), Some(&want));
             }
         }
     }
