@@ -31,10 +31,10 @@ pub(crate) fn is_enabled() -> bool {
 }
 
 /// The name of LUO's subtree in the KHO tree (the bindgen constant is "LUO\0"), checked at
-/// build time.
+/// build time: a constant that is not one C string fails the build.
 const SUBTREE_NAME: &CStr = match CStr::from_bytes_with_nul(bindings::LUO_KHO_ENTRY_NAME) {
     Ok(name) => name,
-    Err(_) => c"LUO",
+    Err(_) => panic!("LUO_KHO_ENTRY_NAME is not one NUL-terminated string"),
 };
 
 fn subtree_name() -> &'static CStr {
