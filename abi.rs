@@ -120,6 +120,22 @@ pub(crate) type Compat = FixedStr<COMPAT_LEN>;
 // The length of every fixed string fits its `u8` (`parse` asserts whole words for every `N`).
 const _: () = assert!(NAME_LEN <= 256 && COMPAT_LEN <= 256);
 
+/// The words of a field, little-endian: byte `i` of a word is its bits `8 * i..8 * i + 8`.
+/// Fields are whole words (asserted where a `FixedStr` is made or read).
+fn le_words(raw: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    raw.chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+}
+
+/// The index of the first zero byte of little-endian word `w`, if it has one.
+fn first_nul(w: u64) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // The lowest set bit marks the first zero byte (higher ones may be false).
+    let zero = w.wrapping_sub(ONES) & !w & HIGHS;
+    (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
+}
+
 impl<const N: usize> FixedStr<N> {
     /// Validates a field from user space or from the previous kernel: a NUL must end it within
     /// the field and it must not be empty. Bytes after the NUL are ignored.
@@ -127,25 +143,15 @@ impl<const N: usize> FixedStr<N> {
     /// The field is read, and the NUL looked for, a word at a time: names are checked at
     /// every open of a session and for every session and FLB of the previous kernel.
     pub(crate) fn parse(raw: &[u8; N]) -> Result<Self> {
-        const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
         // Whole words: no byte of the field is left unread.
         const { assert!(N % 8 == 0) };
         let mut bytes = [0u8; N];
-        for (i, (dst, src)) in bytes
-            .chunks_exact_mut(8)
-            .zip(raw.chunks_exact(8))
-            .enumerate()
-        {
-            let w = u64::from_le_bytes(src.try_into().map_err(|_| EINVAL)?);
-            // The lowest set bit marks the first zero byte (higher ones may be false).
-            let zero = w.wrapping_sub(ONES) & !w & HIGHS;
-            if zero == 0 {
+        for (i, (dst, w)) in bytes.chunks_exact_mut(8).zip(le_words(raw)).enumerate() {
+            // `at < 8`: the index of the NUL in this word.
+            let Some(at) = first_nul(w) else {
                 dst.copy_from_slice(&w.to_le_bytes());
                 continue;
-            }
-            // `at < 8`: the index of the NUL in this word.
-            let at = (zero.trailing_zeros() / 8) as usize;
+            };
             if i == 0 && at == 0 {
                 return Err(EINVAL);
             }
@@ -164,16 +170,9 @@ impl<const N: usize> FixedStr<N> {
     /// Whether [`Self::parse`] accepts `raw`: a NUL ends it within the field and it is not
     /// empty. Checked a word at a time, without a copy.
     pub(crate) fn valid(raw: &[u8; N]) -> bool {
-        const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
         // Whole words: no byte of the field is left unread.
         const { assert!(N % 8 == 0) };
-        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-        raw.first().is_some_and(|&b| b != 0)
-            && raw.chunks_exact(8).any(|c| {
-                let w = word(c);
-                w.wrapping_sub(ONES) & !w & HIGHS != 0
-            })
+        raw.first().is_some_and(|&b| b != 0) && le_words(raw).any(|w| first_nul(w).is_some())
     }
 
     /// Whether the fields `a` and `b` hold the same string, `a` being one that [`Self::parse`]
@@ -181,24 +180,17 @@ impl<const N: usize> FixedStr<N> {
     /// Bytes after it are ignored. Compared in place, a word at a time, so that records are
     /// checked for duplicates without a copy of each.
     pub(crate) fn same_str(a: &[u8; N], b: &[u8; N]) -> bool {
-        const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-        const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
         // Whole words: no byte of the field is left out.
         const { assert!(N % 8 == 0) };
-        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-        for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-            let (x, y) = (word(x), word(y));
-            // The lowest set bit marks `x`'s first zero byte (higher ones may be false).
-            let zero = x.wrapping_sub(ONES) & !x & HIGHS;
-            if zero == 0 {
+        for (x, y) in le_words(a).zip(le_words(b)) {
+            // `at < 8`: `x`'s NUL; the strings are the same if `y` has the same bytes up to
+            // and including it.
+            let Some(at) = first_nul(x) else {
                 if x != y {
                     return false;
                 }
                 continue;
-            }
-            // `at < 8`: `x`'s NUL; the strings are the same if `y` has the same bytes up to
-            // and including it.
-            let at = zero.trailing_zeros() / 8;
+            };
             let upto = u64::MAX >> (56 - 8 * at);
             return (x ^ y) & upto == 0;
         }

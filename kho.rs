@@ -37,10 +37,6 @@ const SUBTREE_NAME: &CStr = match CStr::from_bytes_with_nul(bindings::LUO_KHO_EN
     Err(_) => panic!("LUO_KHO_ENTRY_NAME is not one NUL-terminated string"),
 };
 
-fn subtree_name() -> &'static CStr {
-    SUBTREE_NAME
-}
-
 /// A zeroed page preserved for the next kernel.
 ///
 /// # Invariants
@@ -102,7 +98,7 @@ pub(crate) struct Published {
 impl Published {
     /// Publishes the first `len` bytes of `page` as the "LUO" subtree.
     pub(crate) fn new(page: OutPage, len: usize) -> Result<Self> {
-        let name = subtree_name();
+        let name = SUBTREE_NAME;
         // SAFETY: `name` is NUL-terminated; the page stays preserved and allocated until
         // `drop` removes the subtree.
         to_result(unsafe {
@@ -132,7 +128,7 @@ pub(crate) fn retrieve_subtree() -> Result<Option<(u64, usize)>> {
     let mut len: usize = 0;
     // SAFETY: The name is NUL-terminated and both outputs are valid for writes.
     let err =
-        unsafe { bindings::kho_retrieve_subtree(subtree_name().as_char_ptr(), &mut pa, &mut len) };
+        unsafe { bindings::kho_retrieve_subtree(SUBTREE_NAME.as_char_ptr(), &mut pa, &mut len) };
     if err == ENOENT.to_errno() {
         return Ok(None);
     }
