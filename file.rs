@@ -148,6 +148,49 @@ pub(crate) struct InHandler {
     pub(crate) _module: ModuleRef,
 }
 
+/// The handlers of a set of incoming files, one per compatible string. A session's files
+/// mostly share one, which is held inline: no allocation for it per session.
+#[derive(Default)]
+pub(crate) enum InHandlers {
+    #[default]
+    None,
+    One(InHandler),
+    Many(KVec<InHandler>),
+}
+
+impl InHandlers {
+    /// Adds `h`. If memory runs out, the table is left empty (its module references
+    /// dropped): the caller drops the whole set then.
+    pub(crate) fn push(&mut self, h: InHandler) -> Result {
+        *self = match core::mem::take(self) {
+            Self::None => Self::One(h),
+            Self::One(first) => {
+                let mut v = KVec::with_capacity(2, GFP_KERNEL)?;
+                v.push(first, GFP_KERNEL)?;
+                v.push(h, GFP_KERNEL)?;
+                Self::Many(v)
+            }
+            Self::Many(mut v) => {
+                v.push(h, GFP_KERNEL)?;
+                Self::Many(v)
+            }
+        };
+        Ok(())
+    }
+}
+
+impl core::ops::Deref for InHandlers {
+    type Target = [InHandler];
+
+    fn deref(&self) -> &[InHandler] {
+        match self {
+            Self::None => &[],
+            Self::One(h) => core::slice::from_ref(h),
+            Self::Many(v) => v,
+        }
+    }
+}
+
 /// The files of one session.
 ///
 /// # Invariants
@@ -165,7 +208,7 @@ pub(crate) struct FileSet {
     state: SmallVec<InState, 1>,
     /// The handlers of `records`, one per compatible string (a session's files mostly share
     /// one).
-    handlers: KVec<InHandler>,
+    handlers: InHandlers,
     /// For an incoming set: `(token, index in records)` sorted by token, the hand-over
     /// parser's (no allocation per file or per session); empty for a small set, which is
     /// scanned.
@@ -186,7 +229,7 @@ impl FileSet {
             tokens: RBTree::new(),
             records: &[],
             state: SmallVec::new(),
-            handlers: KVec::new(),
+            handlers: InHandlers::None,
             by_token: &[],
             incoming: false,
             chain: Chain::new(),
@@ -199,7 +242,7 @@ impl FileSet {
     pub(crate) fn incoming(
         records: &'static [InFile],
         by_token: &'static [(u64, u32)],
-        handlers: KVec<InHandler>,
+        handlers: InHandlers,
     ) -> Result<Self> {
         if records
             .iter()
@@ -404,7 +447,7 @@ impl FileSet {
         // INVARIANT: No record, no state, no handler.
         self.records = &[];
         self.state = SmallVec::new();
-        self.handlers = KVec::new();
+        self.handlers = InHandlers::None;
         self.by_token = &[];
         Ok(())
     }

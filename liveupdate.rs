@@ -30,14 +30,14 @@
 //!
 //! # Lock order
 //!
-//! `Luo::incoming_built` → `Luo::sessions` → `Session::inner` → `FlbState::{outgoing,
+//! `Luo::incoming` → `Luo::sessions` → `Session::inner` → `FlbState::{outgoing,
 //! incoming}` → the registry's lock → the FLB states' list, and `Session::inner` → the
 //! preserved ids of `Core`. No FLB state's lock is ever taken under the registry's lock
 //! (reboot reads the FLBs' records under it from values stored outside the locks), so FLB
 //! callbacks, which run under their FLB's lock, may call the FLB API, registration included.
 //! `FlbState::incoming` → `Flbs::records` (the previous kernel's FLB records, read at their
-//! first use). The reboot gate's lock, `Luo::handover_pages`, `Flbs::records` and the
-//! preserved ids are leaves.
+//! first use), and `Luo::incoming` → `Flbs::records` (the FLB page goes back with the
+//! others). The reboot gate's lock, `Flbs::records` and the preserved ids are leaves.
 //!
 //! Every ioctl effect and every close runs inside the reboot gate (never a user-memory access
 //! there), so reboot, which closes the gate and waits, never sees an operation half done.
@@ -125,10 +125,7 @@ fn find_incoming() -> Option<(u64, usize)> {
 fn parse_incoming(h: &mut HandOver, pa: u64, len: usize) -> bool {
     match ser::parse(&mut KhoPages(None), pa, len, h) {
         Ok(()) => {
-            pr_info!(
-                "Retrieved live update data, liveupdate number: {}\n",
-                h.liveupdate_num
-            );
+            cabi::log_retrieved(h.liveupdate_num);
             true
         }
         Err(Invalid(why, e)) => {

@@ -40,7 +40,8 @@ use crate::{
     file::{
         Core,
         FileSet,
-        InHandler, //
+        InHandler,
+        InHandlers, //
     },
     flb::Records,
     gate::Gate,
@@ -66,17 +67,35 @@ pub(crate) struct Luo {
     /// The validated hand-over of the previous kernel, if there was one (its FLB records are
     /// in `core`).
     handover: Option<HandOver>,
-    /// The incoming sessions were built from `handover`.
+    /// How far the incoming sessions were built from `handover`, and its pages.
     #[pin]
-    incoming_built: Mutex<bool>,
-    /// The pages of `handover`, until the sessions they described are gone.
-    #[pin]
-    handover_pages: Mutex<ser::Pages>,
+    incoming: Mutex<Incoming>,
     /// Reboot's exclusion of ioctls and closes.
     #[pin]
     pub(crate) gate: Gate,
     /// This kernel's live update number: the previous kernel's plus one.
     pub(crate) liveupdate_num: u64,
+}
+
+/// How far the incoming sessions were built, and the hand-over's pages.
+struct Incoming {
+    /// How many of the hand-over's sessions were taken: built, or dropped for want of a
+    /// handler. A build that ran out of memory resumes at the next.
+    taken: usize,
+    /// Every session was taken (or there was no hand-over).
+    built: bool,
+    /// The pages of the hand-over, until the sessions they described are gone.
+    pages: ser::Pages,
+}
+
+impl Incoming {
+    fn new() -> Self {
+        Self {
+            taken: 0,
+            built: false,
+            pages: ser::Pages::new(),
+        }
+    }
 }
 
 impl Luo {
@@ -87,8 +106,7 @@ impl Luo {
             core <- Core::new(Records::None),
             device_open: Atomic::new(false),
             handover: None,
-            incoming_built <- new_mutex!(false, "luo::incoming_built"),
-            handover_pages <- new_mutex!(ser::Pages::new(), "luo::handover_pages"),
+            incoming <- new_mutex!(Incoming::new(), "luo::incoming"),
             gate <- Gate::new(),
             liveupdate_num: 1,
         })
@@ -118,19 +136,24 @@ impl Luo {
                 settled: false,
             },
         });
-        *this.handover_pages.lock() = core::mem::take(&mut h.pages);
+        this.incoming.lock().pages = core::mem::take(&mut h.pages);
     }
 
-    /// Gives the hand-over's pages back to the allocator once no incoming session is left
-    /// (the sessions' handlers have taken their own pages by then, so a page our records
-    /// shared with one by mistake is theirs, and is skipped).
+    /// Gives the hand-over's pages back to the allocator if the incoming sessions were built
+    /// and none is left. Called when one goes.
     fn release_handover_pages(&self) {
-        let built = *self.incoming_built.lock();
-        if !built || !self.sessions.lock().incoming.is_empty() {
-            return;
+        let mut incoming = self.incoming.lock();
+        if incoming.built && self.sessions.lock().incoming.is_empty() {
+            self.release_pages(&mut incoming);
         }
+    }
+
+    /// Gives the hand-over's pages back to the allocator: no incoming session is left, and the
+    /// sessions' handlers have taken their own pages by then, so a page our records shared
+    /// with one by mistake is theirs, and is skipped.
+    fn release_pages(&self, incoming: &mut Incoming) {
         self.core.flbs.settle();
-        let pages = core::mem::take(&mut *self.handover_pages.lock());
+        let pages = core::mem::take(&mut incoming.pages);
         let flb_page = self.handover.as_ref().map_or(0, |h| h.flb_page);
         for &pa in pages.iter().filter(|&&pa| pa != flb_page) {
             kho::release(pa);
@@ -139,34 +162,35 @@ impl Luo {
 
     /// Builds the incoming sessions on first use (every handler has registered by the first
     /// open of `/dev/liveupdate`). A failure (out of memory) is returned to the opener and the
-    /// build is retried at the next open: sessions already built are kept, a partly built one
+    /// build is resumed at the next open: sessions already built are kept, a partly built one
     /// was dropped whole (dropping incoming records calls no handler), none is lost to a
     /// transient failure.
     pub(crate) fn build_incoming(&'static self) -> Result {
-        let mut built = self.incoming_built.lock();
-        if *built {
+        let mut incoming = self.incoming.lock();
+        if incoming.built {
             return Ok(());
         }
         if let Some(h) = self.handover.as_ref() {
-            self.add_incoming(h).inspect_err(|e| {
+            self.add_incoming(h, &mut incoming).inspect_err(|e| {
                 pr_err!(
                     "failed to set up the incoming sessions (retried at the next open): {:?}\n",
                     e
                 )
             })?;
         }
-        *built = true;
-        drop(built);
-        self.release_handover_pages();
+        incoming.built = true;
+        // Until now no incoming session could be retrieved, so none went: there is none if
+        // the hand-over had none, or if every one was dropped for want of a handler.
+        if self.sessions.lock().incoming.is_empty() {
+            self.release_pages(&mut incoming);
+        }
         Ok(())
     }
 
-    /// Adds the sessions of `h` that are not incoming sessions yet.
-    fn add_incoming(&'static self, h: &'static HandOver) -> Result {
-        for s in h.sessions.iter() {
-            if self.sessions.lock().incoming.get(&s.name).is_some() {
-                continue;
-            }
+    /// Adds the sessions of `h` that an earlier build did not take (`incoming.taken` of them
+    /// were built or dropped).
+    fn add_incoming(&'static self, h: &'static HandOver, incoming: &mut Incoming) -> Result {
+        for s in h.sessions.get(incoming.taken..).unwrap_or_default() {
             if let Some(session) = self.incoming_session(h, s)? {
                 let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
                 self.sessions
@@ -174,6 +198,7 @@ impl Luo {
                     .incoming
                     .insert(node.into_node(session.name, session));
             }
+            incoming.taken += 1;
         }
         Ok(())
     }
@@ -188,7 +213,7 @@ impl Luo {
         let records = h.files(s);
         // One handler lookup per handler name the session's files use (mostly one: files of
         // one handler follow each other); nothing is done per file here.
-        let mut handlers: KVec<InHandler> = KVec::new();
+        let mut handlers = InHandlers::None;
         let mut last = None;
         for f in records.iter() {
             if last == Some(f.compat) || handlers.iter().any(|h| h.compat == f.compat) {
@@ -223,7 +248,7 @@ impl Luo {
                 handler,
                 _module: module,
             };
-            handlers.push(found, GFP_KERNEL)?;
+            handlers.push(found)?;
         }
         let files = match FileSet::incoming(records, h.by_token(s), handlers) {
             Ok(files) => files,
