@@ -155,13 +155,10 @@ impl Peeked {
         if pa == 0 || pa % PAGE_SIZE as u64 != 0 {
             return Err(EINVAL);
         }
-        // SAFETY: FFI call; any address is accepted (only an online page's flags are read).
-        if !unsafe { bindings::luo_kho_page_preserved(pa) } {
-            return Err(EINVAL);
-        }
-        // SAFETY: `pa` is preserved memory of this kernel, so it is in the direct map.
-        let ptr = unsafe { bindings::luo_phys_to_virt(pa) };
-        // INVARIANT: Checked above.
+        // SAFETY: FFI call; any address is accepted (only an online page's flags are read). It
+        // returns the direct mapping of `pa` only if `pa` is preserved memory of this kernel.
+        let ptr = unsafe { bindings::luo_kho_preserved_virt(pa) };
+        // INVARIANT: Checked by the call, NULL otherwise.
         Ok(Self {
             ptr: NonNull::new(ptr.cast::<u8>()).ok_or(EINVAL)?,
         })
@@ -178,8 +175,8 @@ impl Peeked {
 /// Takes a page of the previous kernel's hand-over from KHO and frees it, unless it is no
 /// longer preserved (somebody else took it: then it is theirs).
 pub(crate) fn release(pa: u64) {
-    // SAFETY: FFI call; any address is accepted.
-    if pa % PAGE_SIZE as u64 != 0 || !unsafe { bindings::luo_kho_page_preserved(pa) } {
+    // SAFETY: FFI call; any address is accepted (only an online page's flags are read).
+    if pa % PAGE_SIZE as u64 != 0 || unsafe { bindings::luo_kho_preserved_virt(pa) }.is_null() {
         return;
     }
     // SAFETY: `pa` is an order-0 page KHO preserved, not restored yet (checked above).

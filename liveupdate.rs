@@ -99,12 +99,17 @@ use session::Luo;
 
 const __LOG_PREFIX: &[u8] = b"luo\0";
 
-/// The hand-over parser's page source: pages KHO preserved, read in place.
-struct KhoPages(Option<kho::Peeked>);
+/// The hand-over parser's page source: pages KHO preserved, read in place. The last one is
+/// kept with its address: the parser reads a session's file page again right after counting
+/// its files, and a page stays preserved while the parser runs.
+struct KhoPages(Option<(u64, kho::Peeked)>);
 
 impl ser::PageSource for KhoPages {
     fn page(&mut self, pa: u64) -> Result<&[u8]> {
-        Ok(self.0.insert(kho::Peeked::new(pa)?).bytes())
+        if !matches!(self.0, Some((last, _)) if last == pa) {
+            self.0 = Some((pa, kho::Peeked::new(pa)?));
+        }
+        self.0.as_ref().map(|(_, page)| page.bytes()).ok_or(EINVAL)
     }
 }
 

@@ -21,11 +21,6 @@ __rust_helper void rust_helper_luo_module_put(struct module *module)
 	module_put(module);
 }
 
-__rust_helper void *rust_helper_luo_phys_to_virt(phys_addr_t pa)
-{
-	return phys_to_virt(pa);
-}
-
 __rust_helper phys_addr_t rust_helper_luo_virt_to_phys(void *va)
 {
 	return virt_to_phys(va);
@@ -37,14 +32,14 @@ __rust_helper void rust_helper_luo_folio_put(struct folio *folio)
 }
 
 /*
- * Whether @phys is an order-0 page that KHO preserved for this kernel and
- * that nobody restored yet, asked without taking it: kho_restore_folio()
- * takes the page and WARNs if it is not preserved. This reads what
- * kho_restore_page() reads: KHO marks a preserved page at boot with its
- * order and the magic "KHOP" in page->private (union kho_page_info in
+ * The direct mapping of @phys if it is an order-0 page that KHO preserved for
+ * this kernel and that nobody restored yet, else NULL; asked without taking
+ * the page: kho_restore_folio() takes it and WARNs if it is not preserved.
+ * This reads what kho_restore_page() reads: KHO marks a preserved page at boot
+ * with its order and the magic "KHOP" in page->private (union kho_page_info in
  * kernel/liveupdate/kexec_handover.c), and clears it when it is restored.
  */
-__rust_helper bool rust_helper_luo_kho_page_preserved(phys_addr_t phys)
+__rust_helper void *rust_helper_luo_kho_preserved_virt(phys_addr_t phys)
 {
 	/* The layout of kexec_handover.c's union kho_page_info, order 0. */
 	const union {
@@ -56,5 +51,7 @@ __rust_helper bool rust_helper_luo_kho_page_preserved(phys_addr_t phys)
 	} preserved = { .order = 0, .magic = 0x4b484f50U /* KHO_PAGE_MAGIC */ };
 	struct page *page = pfn_to_online_page(PHYS_PFN(phys));
 
-	return page && page->private == preserved.page_private;
+	if (!page || page->private != preserved.page_private)
+		return NULL;
+	return phys_to_virt(phys);
 }
