@@ -465,8 +465,11 @@ pub(crate) fn parse<S: PageSource>(
             }
         } else {
             for (i, f) in own.iter().enumerate() {
-                // `i < MAX_FILES`, which fits a `u32`.
-                tokens.push((f.token, i as u32), GFP_KERNEL).map_err(oom)?;
+                // `i < MAX_FILES`, which fits a `u32`. Within the capacity: the sessions'
+                // counts were reserved above, and `own` holds its session's count.
+                if tokens.push_within_capacity((f.token, i as u32)).is_err() {
+                    return bad("a session's file count does not match its file chain");
+                }
             }
             let index = &mut tokens[s.tokens..];
             index.sort_unstable();
