@@ -40,8 +40,7 @@ use crate::{
         self,
         FlbState,
         Flbs,
-        Pinned,
-        Records, //
+        Pinned, //
     },
     kho,
     registry::Registry,
@@ -68,10 +67,10 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(incoming_flbs: Records) -> impl PinInit<Self> {
+    pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             registry <- Registry::new(),
-            flbs <- Flbs::new(incoming_flbs),
+            flbs <- Flbs::new(),
             preserved <- new_mutex!(RBTree::new(), "luo::preserved"),
         })
     }

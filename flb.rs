@@ -43,12 +43,10 @@ use crate::{
 };
 
 /// The FLB records the previous kernel handed over.
-pub(crate) enum Records {
-    /// There was no hand-over.
-    None,
-    /// The hand-over's FLB `page`, checked at boot, not read yet; `settled` if it is to be
-    /// given back as soon as it is read (the other pages were, while memory ran out).
-    Unread { page: u64, settled: bool },
+enum Records {
+    /// Not read yet (the page, checked at boot, is [`Flbs::handed`]); `settled` if the page
+    /// is to be given back as soon as it is read (the other pages were, while memory ran out).
+    Unread { settled: bool },
     /// Read into `table` (empty if the hand-over had no FLB page); `page` (0 if none) is
     /// given back with the hand-over's other pages, by [`Flbs::settle`].
     Read { table: KVec<InFlb>, page: u64 },
@@ -63,19 +61,25 @@ pub(crate) struct Flbs {
     /// The previous kernel's FLB records.
     #[pin]
     records: Mutex<Records>,
+    /// The hand-over's FLB page (0 if it had none), or `None` if there was no valid
+    /// hand-over. Set at boot, before anybody can see the state.
+    handed: Option<u64>,
 }
 
 impl Flbs {
-    pub(crate) fn new(records: Records) -> impl PinInit<Self> {
+    pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             states <- new_mutex!(KVec::new(), "luo_flb::states"),
-            records <- new_mutex!(records, "luo_flb::records"),
+            records <- new_mutex!(Records::Unread { settled: false }, "luo_flb::records"),
+            handed: None,
         })
     }
 
-    /// Sets the previous kernel's FLB records (at boot, before any FLB use).
-    pub(crate) fn set_records(&self, records: Records) {
-        *self.records.lock() = records;
+    /// Takes the FLB page of a valid hand-over (0 if it had none), at boot, before any FLB
+    /// use: its records are read at their first use, and give the page back
+    /// ([`Flbs::settle`]).
+    pub(crate) fn receive(self: Pin<&mut Self>, page: u64) {
+        *self.project().handed = Some(page);
     }
 
     /// The data and count the previous kernel recorded for the FLB `compatible`, once per
@@ -83,7 +87,8 @@ impl Flbs {
     /// retrieved already).
     fn take_incoming(&self, compatible: &[u8]) -> Result<(u64, u64)> {
         let mut records = self.records.lock();
-        let f = Self::read(&mut records)?
+        let f = self
+            .read(&mut records)?
             .iter()
             .find(|f| f.name.as_bytes() == compatible)
             .ok_or(ENOENT)?;
@@ -94,7 +99,7 @@ impl Flbs {
     /// Reads the FLB records now if they were not read yet: `ENOMEM` if their table cannot be
     /// allocated. Called where a first use could not fail (a file's finish).
     pub(crate) fn read_records(&self) -> Result {
-        match Self::read(&mut self.records.lock()) {
+        match self.read(&mut self.records.lock()) {
             Err(e) if e == ENOMEM => Err(e),
             _ => Ok(()),
         }
@@ -109,7 +114,7 @@ impl Flbs {
         match &mut *records {
             Records::Unread { settled, .. } => {
                 *settled = true;
-                let _ = Self::read(&mut records);
+                let _ = self.read(&mut records);
             }
             Records::Read { page, .. } => {
                 let pa = core::mem::take(page);
@@ -117,37 +122,42 @@ impl Flbs {
                     kho::release(pa);
                 }
             }
-            Records::None => {}
         }
     }
 
     /// The FLB records, read from their page if they were not yet; `ENODATA` if there was no
     /// hand-over, `ENOMEM` (the page kept, to be read later) if the table cannot be
     /// allocated.
-    fn read(records: &mut Records) -> Result<&KVec<InFlb>> {
-        if let Records::Unread { page: pa, settled } = *records {
+    fn read<'a>(&self, records: &'a mut Records) -> Result<&'a KVec<InFlb>> {
+        if let Records::Unread { settled } = *records {
+            let pa = self.handed.ok_or(ENODATA)?;
             // The page was checked at boot: it reads the same unless the hand-over was damaged
             // (a handler took or writes a page it shares with our records).
-            let table = match kho::Peeked::new(pa) {
-                Ok(page) => match ser::read_flbs(page.bytes()) {
-                    Ok(table) => table,
-                    Err(Invalid(_, e)) if e == ENOMEM => return Err(ENOMEM),
-                    Err(Invalid(why, _)) => {
-                        pr_err!(
-                            "the FLB records of the previous kernel are dropped: {}\n",
-                            why
-                        );
+            let table = match pa {
+                0 => KVec::new(),
+                pa => match kho::Peeked::new(pa) {
+                    Ok(page) => match ser::read_flbs(page.bytes()) {
+                        Ok(table) => table,
+                        Err(Invalid(_, e)) if e == ENOMEM => return Err(ENOMEM),
+                        Err(Invalid(why, _)) => {
+                            pr_err!(
+                                "the FLB records of the previous kernel are dropped: {}\n",
+                                why
+                            );
+                            KVec::new()
+                        }
+                    },
+                    Err(e) => {
+                        pr_err!("the FLB page of the previous kernel was taken: {:?}\n", e);
                         KVec::new()
                     }
                 },
-                Err(e) => {
-                    pr_err!("the FLB page of the previous kernel was taken: {:?}\n", e);
-                    KVec::new()
-                }
             };
             let page = match settled {
                 true => {
-                    kho::release(pa);
+                    if pa != 0 {
+                        kho::release(pa);
+                    }
                     0
                 }
                 false => pa,

@@ -43,7 +43,6 @@ use crate::{
         InHandler,
         InHandlers, //
     },
-    flb::Records,
     gate::Gate,
     kho,
     ser::{
@@ -67,7 +66,8 @@ pub(crate) struct Luo {
     /// The validated hand-over of the previous kernel, if there was one (its FLB records are
     /// in `core`).
     handover: Option<HandOver>,
-    /// How far the incoming sessions were built from `handover`, and its pages.
+    /// How far the incoming sessions were built from `handover`, and whether its pages went
+    /// back.
     #[pin]
     incoming: Mutex<Incoming>,
     /// Reboot's exclusion of ioctls and closes.
@@ -77,15 +77,15 @@ pub(crate) struct Luo {
     pub(crate) liveupdate_num: u64,
 }
 
-/// How far the incoming sessions were built, and the hand-over's pages.
+/// How far the incoming sessions were built, and whether the hand-over's pages went back.
 struct Incoming {
     /// How many of the hand-over's sessions were taken: built, or dropped for want of a
     /// handler. A build that ran out of memory resumes at the next.
     taken: usize,
     /// Every session was taken (or there was no hand-over).
     built: bool,
-    /// The pages of the hand-over, until the sessions they described are gone.
-    pages: ser::Pages,
+    /// The hand-over's pages were given back: the sessions they described are gone.
+    released: bool,
 }
 
 impl Incoming {
@@ -93,7 +93,7 @@ impl Incoming {
         Self {
             taken: 0,
             built: false,
-            pages: ser::Pages::new(),
+            released: false,
         }
     }
 }
@@ -103,7 +103,7 @@ impl Luo {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             sessions <- new_mutex!(Sessions::new(), "luo::sessions"),
-            core <- Core::new(Records::None),
+            core <- Core::new(),
             device_open: Atomic::new(false),
             handover: None,
             incoming <- new_mutex!(Incoming::new(), "luo::incoming"),
@@ -126,17 +126,7 @@ impl Luo {
         // The parser checked that the previous number has a successor.
         *this.liveupdate_num = h.liveupdate_num.saturating_add(1);
         // The FLB page is the FLB records': they give it back (`Flbs::settle`).
-        this.core.flbs.set_records(match h.flb_page {
-            0 => Records::Read {
-                table: KVec::new(),
-                page: 0,
-            },
-            page => Records::Unread {
-                page,
-                settled: false,
-            },
-        });
-        this.incoming.lock().pages = core::mem::take(&mut h.pages);
+        this.core.project().flbs.receive(h.flb_page);
     }
 
     /// Gives the hand-over's pages back to the allocator if the incoming sessions were built
@@ -152,10 +142,15 @@ impl Luo {
     /// sessions' handlers have taken their own pages by then, so a page our records shared
     /// with one by mistake is theirs, and is skipped.
     fn release_pages(&self, incoming: &mut Incoming) {
+        if incoming.released {
+            return;
+        }
+        incoming.released = true;
         self.core.flbs.settle();
-        let pages = core::mem::take(&mut incoming.pages);
-        let flb_page = self.handover.as_ref().map_or(0, |h| h.flb_page);
-        for &pa in pages.iter().filter(|&&pa| pa != flb_page) {
+        let Some(h) = self.handover.as_ref() else {
+            return;
+        };
+        for &pa in h.pages.iter().filter(|&&pa| pa != h.flb_page) {
             kho::release(pa);
         }
     }
