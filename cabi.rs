@@ -454,8 +454,9 @@ impl Flb {
     }
 }
 
-/// Logs the previous kernel's update number, the line C's `luo_early_startup()` logs, with
-/// the same format and through `_printk`'s own conversion. It runs in the next kernel's
+/// Logs the previous kernel's update number, the line C's `luo_early_startup()` logs, through
+/// `_printk`'s own conversion (`%llu`: C's `%lld` prints a number from 2^63 up as negative,
+/// which `pr_info!` never did here). It runs in the next kernel's
 /// blackout window, where `pr_info!` would format the same line through `core::fmt` and `%pA`
 /// for about 300 more instructions (`lu bench -p`).
 pub(crate) fn log_retrieved(previous_num: u64) {
@@ -464,7 +465,7 @@ pub(crate) fn log_retrieved(previous_num: u64) {
     // argument is the `u64` (`c_ulonglong`) passed.
     unsafe {
         bindings::_printk(
-            b"\x016luo: Retrieved live update data, liveupdate number: %llu\n\0".as_ptr(),
+            c"\x016luo: Retrieved live update data, liveupdate number: %llu\n".as_char_ptr(),
             previous_num,
         )
     };

@@ -112,7 +112,7 @@ impl Flbs {
     pub(crate) fn settle(&self) {
         let mut records = self.records.lock();
         match &mut *records {
-            Records::Unread { settled, .. } => {
+            Records::Unread { settled } => {
                 *settled = true;
                 let _ = self.read(&mut records);
             }

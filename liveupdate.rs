@@ -30,14 +30,14 @@
 //!
 //! # Lock order
 //!
-//! `Luo::incoming` → `Luo::sessions` → `Session::inner` → `FlbState::{outgoing,
+//! `Luo::incoming_build` → `Luo::sessions` → `Session::inner` → `FlbState::{outgoing,
 //! incoming}` → the registry's lock → the FLB states' list, and `Session::inner` → the
 //! preserved ids of `Core`. No FLB state's lock is ever taken under the registry's lock
 //! (reboot reads the FLBs' records under it from values stored outside the locks), so FLB
 //! callbacks, which run under their FLB's lock, may call the FLB API, registration included.
 //! `FlbState::incoming` → `Flbs::records` (the previous kernel's FLB records, read at their
-//! first use), and `Luo::incoming` → `Flbs::records` (the FLB page goes back with the
-//! others). The reboot gate's lock, `Flbs::records` and the preserved ids are leaves.
+//! first use). The reboot gate's lock, `Flbs::records` and the preserved ids are leaves.
+//! The hand-over's pages go back with no lock held.
 //!
 //! Every ioctl effect and every close runs inside the reboot gate (never a user-memory access
 //! there), so reboot, which closes the gate and waits, never sees an operation half done.
@@ -100,8 +100,8 @@ use session::Luo;
 const __LOG_PREFIX: &[u8] = b"luo\0";
 
 /// The hand-over parser's page source: pages KHO preserved, read in place. The last one is
-/// kept with its address: the parser reads a session's file page again right after counting
-/// its files, and a page stays preserved while the parser runs.
+/// kept with its address (a page stays preserved while the parser runs): in a hand-over of
+/// one session, the parser reads its file page again right after counting its files.
 struct KhoPages(Option<(u64, kho::Peeked)>);
 
 impl ser::PageSource for KhoPages {

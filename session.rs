@@ -69,7 +69,7 @@ pub(crate) struct Luo {
     /// How far the incoming sessions were built from `handover`, and whether its pages went
     /// back.
     #[pin]
-    incoming: Mutex<Incoming>,
+    incoming_build: Mutex<IncomingBuild>,
     /// Reboot's exclusion of ioctls and closes.
     #[pin]
     pub(crate) gate: Gate,
@@ -78,23 +78,33 @@ pub(crate) struct Luo {
 }
 
 /// How far the incoming sessions were built, and whether the hand-over's pages went back.
-struct Incoming {
+struct IncomingBuild {
     /// How many of the hand-over's sessions were taken: built, or dropped for want of a
-    /// handler. A build that ran out of memory resumes at the next.
+    /// handler. A build that ran out of memory resumes at the next one; a session dropped
+    /// before stays dropped for this boot, as it does once the build succeeds.
     taken: usize,
     /// Every session was taken (or there was no hand-over).
     built: bool,
-    /// The hand-over's pages were given back: the sessions they described are gone.
+    /// The hand-over's pages were given back (or are being): the sessions they described are
+    /// gone.
     released: bool,
 }
 
-impl Incoming {
+impl IncomingBuild {
     fn new() -> Self {
         Self {
             taken: 0,
             built: false,
             released: false,
         }
+    }
+
+    /// Whether the hand-over's pages are to be given back now, by the caller, once: the
+    /// build is done and `none_left` (no incoming session is left).
+    fn release_now(&mut self, none_left: bool) -> bool {
+        let now = self.built && none_left && !self.released;
+        self.released |= now;
+        now
     }
 }
 
@@ -106,7 +116,7 @@ impl Luo {
             core <- Core::new(),
             device_open: Atomic::new(false),
             handover: None,
-            incoming <- new_mutex!(Incoming::new(), "luo::incoming"),
+            incoming_build <- new_mutex!(IncomingBuild::new(), "luo::incoming_build"),
             gate <- Gate::new(),
             liveupdate_num: 1,
         })
@@ -132,20 +142,19 @@ impl Luo {
     /// Gives the hand-over's pages back to the allocator if the incoming sessions were built
     /// and none is left. Called when one goes.
     fn release_handover_pages(&self) {
-        let mut incoming = self.incoming.lock();
-        if incoming.built && self.sessions.lock().incoming.is_empty() {
-            self.release_pages(&mut incoming);
+        let mut build = self.incoming_build.lock();
+        let none_left = self.sessions.lock().incoming.is_empty();
+        if build.release_now(none_left) {
+            drop(build);
+            self.release_pages();
         }
     }
 
-    /// Gives the hand-over's pages back to the allocator: no incoming session is left, and the
-    /// sessions' handlers have taken their own pages by then, so a page our records shared
-    /// with one by mistake is theirs, and is skipped.
-    fn release_pages(&self, incoming: &mut Incoming) {
-        if incoming.released {
-            return;
-        }
-        incoming.released = true;
+    /// Gives the hand-over's pages back to the allocator, once ([`IncomingBuild::release_now`]
+    /// said so), without a lock held: no incoming session is left, and the sessions' handlers
+    /// have taken their own pages by then, so a page our records shared with one by mistake
+    /// is theirs, and is skipped.
+    fn release_pages(&self) {
         self.core.flbs.settle();
         let Some(h) = self.handover.as_ref() else {
             return;
@@ -161,31 +170,33 @@ impl Luo {
     /// was dropped whole (dropping incoming records calls no handler), none is lost to a
     /// transient failure.
     pub(crate) fn build_incoming(&'static self) -> Result {
-        let mut incoming = self.incoming.lock();
-        if incoming.built {
+        let mut build = self.incoming_build.lock();
+        if build.built {
             return Ok(());
         }
         if let Some(h) = self.handover.as_ref() {
-            self.add_incoming(h, &mut incoming).inspect_err(|e| {
+            self.add_incoming(h, &mut build).inspect_err(|e| {
                 pr_err!(
                     "failed to set up the incoming sessions (retried at the next open): {:?}\n",
                     e
                 )
             })?;
         }
-        incoming.built = true;
+        build.built = true;
         // Until now no incoming session could be retrieved, so none went: there is none if
         // the hand-over had none, or if every one was dropped for want of a handler.
-        if self.sessions.lock().incoming.is_empty() {
-            self.release_pages(&mut incoming);
+        let none_left = self.sessions.lock().incoming.is_empty();
+        if build.release_now(none_left) {
+            drop(build);
+            self.release_pages();
         }
         Ok(())
     }
 
-    /// Adds the sessions of `h` that an earlier build did not take (`incoming.taken` of them
-    /// were built or dropped).
-    fn add_incoming(&'static self, h: &'static HandOver, incoming: &mut Incoming) -> Result {
-        for s in h.sessions.get(incoming.taken..).unwrap_or_default() {
+    /// Adds the sessions of `h` that an earlier build did not take (`build.taken` of them were
+    /// built or dropped).
+    fn add_incoming(&'static self, h: &'static HandOver, build: &mut IncomingBuild) -> Result {
+        for s in h.sessions.get(build.taken..).unwrap_or_default() {
             if let Some(session) = self.incoming_session(h, s)? {
                 let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
                 self.sessions
@@ -193,7 +204,7 @@ impl Luo {
                     .incoming
                     .insert(node.into_node(session.name, session));
             }
-            incoming.taken += 1;
+            build.taken += 1;
         }
         Ok(())
     }
