@@ -26,7 +26,8 @@ use kernel::{
     sync::{
         atomic::Atomic,
         Arc,
-        Mutex, //
+        Mutex,
+        MutexGuard, //
     },
 };
 
@@ -142,7 +143,12 @@ impl Luo {
     /// Gives the hand-over's pages back to the allocator if the incoming sessions were built
     /// and none is left. Called when one goes.
     fn release_handover_pages(&self) {
-        let mut build = self.incoming_build.lock();
+        self.release_if_done(self.incoming_build.lock());
+    }
+
+    /// Gives the hand-over's pages back, after dropping `build`, if the build is done and no
+    /// incoming session is left ([`IncomingBuild::release_now`] decides under `build`).
+    fn release_if_done(&self, mut build: MutexGuard<'_, IncomingBuild>) {
         let none_left = self.sessions.lock().incoming.is_empty();
         if build.release_now(none_left) {
             drop(build);
@@ -185,11 +191,7 @@ impl Luo {
         build.built = true;
         // Until now no incoming session could be retrieved, so none went: there is none if
         // the hand-over had none, or if every one was dropped for want of a handler.
-        let none_left = self.sessions.lock().incoming.is_empty();
-        if build.release_now(none_left) {
-            drop(build);
-            self.release_pages();
-        }
+        self.release_if_done(build);
         Ok(())
     }
 
