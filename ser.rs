@@ -173,6 +173,13 @@ impl HandOver {
         self.files.get(s.first..s.first + s.count).unwrap_or(&[])
     }
 
+    /// The index of the session `name` in `sessions`, if there is one.
+    pub(crate) fn position(&self, name: &Name) -> Option<usize> {
+        self.sessions
+            .binary_search_by(|s| s.name.cmp(name))
+            .ok()
+    }
+
     /// The token index of `s`: `(token, index in its files)` sorted by token, or empty for a
     /// session of at most [`SMALL_SESSION`] files.
     pub(crate) fn by_token(&self, s: &InSession) -> &[(u64, u32)] {

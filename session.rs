@@ -51,6 +51,7 @@ use crate::{
         HandOver,
         InSession, //
     },
+    small::SmallVec,
 };
 
 /// The state of live update in this kernel. It exists only when live update is enabled.
@@ -64,9 +65,10 @@ pub(crate) struct Luo {
     pub(crate) core: Core,
     /// `/dev/liveupdate` is open (it is single-open).
     pub(crate) device_open: Atomic<bool>,
-    /// The validated hand-over of the previous kernel, if there was one (its FLB records are
-    /// in `core`).
-    handover: Option<HandOver>,
+    /// The validated hand-over of the previous kernel (its FLB records are in `core`); empty
+    /// if there was none, or an invalid one. Built where it stays: it is large, and a copy of
+    /// it is a cost of every boot.
+    handover: HandOver,
     /// How far the incoming sessions were built from `handover`, and whether its pages went
     /// back.
     #[pin]
@@ -116,7 +118,7 @@ impl Luo {
             sessions <- new_mutex!(Sessions::new(), "luo::sessions"),
             core <- Core::new(),
             device_open: Atomic::new(false),
-            handover: None,
+            handover: HandOver::new(),
             incoming_build <- new_mutex!(IncomingBuild::new(), "luo::incoming_build"),
             gate <- Gate::new(),
             liveupdate_num: 1,
@@ -124,14 +126,13 @@ impl Luo {
     }
 
     /// Takes the previous kernel's hand-over, which `read` fills in place (it returns whether
-    /// the hand-over is valid; an invalid one is dropped). Called once, before anybody else
-    /// can see the state.
+    /// the hand-over is valid; what it read of an invalid one is dropped). Called once, before
+    /// anybody else can see the state.
     pub(crate) fn receive(self: Pin<&mut Self>, read: impl FnOnce(&mut HandOver) -> bool) {
         let this = self.project();
-        // There is none yet: nothing to drop.
-        let h = this.handover.get_or_insert_with(HandOver::new);
+        let h = this.handover;
         if !read(h) {
-            *this.handover = None;
+            *h = HandOver::new();
             return;
         }
         // The parser checked that the previous number has a successor.
@@ -149,7 +150,7 @@ impl Luo {
     /// Gives the hand-over's pages back, after dropping `build`, if the build is done and no
     /// incoming session is left ([`IncomingBuild::release_now`] decides under `build`).
     fn release_if_done(&self, mut build: MutexGuard<'_, IncomingBuild>) {
-        let none_left = self.sessions.lock().incoming.is_empty();
+        let none_left = self.sessions.lock().n_incoming == 0;
         if build.release_now(none_left) {
             drop(build);
             self.release_pages();
@@ -162,9 +163,7 @@ impl Luo {
     /// is theirs, and is skipped.
     fn release_pages(&self) {
         self.core.flbs.settle();
-        let Some(h) = self.handover.as_ref() else {
-            return;
-        };
+        let h = &self.handover;
         for &pa in h.pages.iter().filter(|&&pa| pa != h.flb_page) {
             kho::release(pa);
         }
@@ -180,14 +179,13 @@ impl Luo {
         if build.built {
             return Ok(());
         }
-        if let Some(h) = self.handover.as_ref() {
-            self.add_incoming(h, &mut build).inspect_err(|e| {
+        self.add_incoming(&self.handover, &mut build)
+            .inspect_err(|e| {
                 pr_err!(
                     "failed to set up the incoming sessions (retried at the next open): {:?}\n",
                     e
                 )
             })?;
-        }
         build.built = true;
         // Until now no incoming session could be retrieved, so none went: there is none if
         // the hand-over had none, or if every one was dropped for want of a handler.
@@ -196,19 +194,35 @@ impl Luo {
     }
 
     /// Adds the sessions of `h` that an earlier build did not take (`build.taken` of them were
-    /// built or dropped).
+    /// built or dropped), each in its slot of [`Sessions::incoming`].
     fn add_incoming(&'static self, h: &'static HandOver, build: &mut IncomingBuild) -> Result {
+        // One slot per session of the hand-over (inline for one): nothing is allocated per
+        // session for the table.
+        {
+            let mut sessions = self.sessions.lock();
+            let slots = &mut sessions.incoming;
+            if let Some(more) = h.sessions.len().checked_sub(slots.len()) {
+                slots.extend_default(more, GFP_KERNEL)?;
+            }
+        }
         for s in h.sessions.get(build.taken..).unwrap_or_default() {
             if let Some(session) = self.incoming_session(h, s)? {
-                let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-                self.sessions
-                    .lock()
-                    .incoming
-                    .insert(node.into_node(session.name, session));
+                let mut sessions = self.sessions.lock();
+                if let Some(slot) = sessions.incoming.get_mut(build.taken) {
+                    *slot = Some(session);
+                    sessions.n_incoming += 1;
+                }
             }
             build.taken += 1;
         }
         Ok(())
+    }
+
+    /// The incoming session `name` that was not closed yet, if there is one; `sessions` is
+    /// [`Luo::sessions`], locked.
+    pub(crate) fn incoming(&self, sessions: &Sessions, name: &Name) -> Option<Arc<Session>> {
+        let i = self.handover.position(name)?;
+        sessions.incoming.get(i)?.clone()
     }
 
     /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
@@ -361,8 +375,12 @@ pub(crate) struct Sessions {
     pub(crate) n_outgoing: usize,
     /// Names of outgoing sessions.
     names: RBTree<Name, u64>,
-    /// Incoming sessions that were not closed yet.
-    pub(crate) incoming: RBTree<Name, Arc<Session>>,
+    /// Incoming sessions that were not closed yet, each at the index of its entry in the
+    /// hand-over's sessions (which are sorted by name: a lookup is a binary search there).
+    /// `None` for a session that went, or was not built (yet, or for want of a handler).
+    incoming: SmallVec<Option<Arc<Session>>, 1>,
+    /// The number of incoming sessions in `incoming`.
+    n_incoming: usize,
     /// The hand-over to the next kernel (set up at late boot).
     pub(crate) out: Option<Outgoing>,
     /// KHO pages for the session chain, allocated as sessions are created: reboot only
@@ -392,7 +410,8 @@ impl Sessions {
             outgoing: RBTree::new(),
             n_outgoing: 0,
             names: RBTree::new(),
-            incoming: RBTree::new(),
+            incoming: SmallVec::new(),
+            n_incoming: 0,
             out: None,
             pool: KVec::new(),
         }
@@ -465,7 +484,14 @@ pub(crate) fn release(session: Arc<Session>) {
             }
             inner.state = State::Gone;
             drop(inner);
-            luo.sessions.lock().incoming.remove(&session.name);
+            let i = luo.handover.position(&session.name);
+            let mut sessions = luo.sessions.lock();
+            if let Some(slot) = i.and_then(|i| sessions.incoming.get_mut(i)) {
+                if slot.take().is_some() {
+                    sessions.n_incoming -= 1;
+                }
+            }
+            drop(sessions);
             luo.release_handover_pages();
         }
     }

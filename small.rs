@@ -6,9 +6,12 @@
 //! at boot while the guests wait: an allocation costs more there than the checks of a whole
 //! session. They are held inline up to `N` items and move to the heap, whole, past that.
 
-use core::ops::{
-    Deref,
-    DerefMut, //
+use core::{
+    mem::MaybeUninit,
+    ops::{
+        Deref,
+        DerefMut, //
+    },
 };
 
 use kernel::{
@@ -21,24 +24,27 @@ use kernel::{
 
 /// A vector of `T` that holds up to `N` items inline and all of them in `heap` past that.
 ///
+/// The inline slots are not initialized until an item is pushed: an empty vector costs a few
+/// words to make, whatever `N` and `T`, and moving one copies no item.
+///
 /// # Invariants
 ///
-/// If `spilled`, the items are `heap[..]` (the inline slots hold defaults); otherwise they
-/// are `inline[..len]`, `len <= N`. `spilled` never goes back to `false`.
-pub(crate) struct SmallVec<T: Default, const N: usize> {
-    inline: [T; N],
+/// If `spilled`, the items are `heap[..]` and no inline slot holds one; otherwise they are
+/// `inline[..len]`, initialized, and `len <= N`. `spilled` never goes back to `false`.
+pub(crate) struct SmallVec<T, const N: usize> {
+    inline: [MaybeUninit<T>; N],
     len: usize,
     heap: KVVec<T>,
     spilled: bool,
 }
 
-impl<T: Default, const N: usize> SmallVec<T, N> {
+impl<T, const N: usize> SmallVec<T, N> {
     /// An empty vector.
     #[inline]
     pub(crate) fn new() -> Self {
         // INVARIANT: Not spilled, no item.
         Self {
-            inline: core::array::from_fn(|_| T::default()),
+            inline: [const { MaybeUninit::uninit() }; N],
             len: 0,
             heap: KVVec::new(),
             spilled: false,
@@ -63,11 +69,16 @@ impl<T: Default, const N: usize> SmallVec<T, N> {
         }
         // Past the inline room: every item moves to the heap, with room for `want`.
         let mut heap = KVVec::with_capacity(want, flags)?;
-        for v in self.inline.iter_mut().take(self.len) {
+        let len = core::mem::replace(&mut self.len, 0);
+        for slot in self.inline.iter().take(len) {
+            // SAFETY: `slot` is one of the first `len` slots, which hold the items (the type's
+            // invariant, not spilled); `self.len` is 0 now, so each is read once, here, and
+            // never dropped in place.
+            let v = unsafe { slot.assume_init_read() };
             // Within the capacity: `want >= len`.
-            let _ = heap.push_within_capacity(core::mem::take(v));
+            let _ = heap.push_within_capacity(v);
         }
-        // INVARIANT: The items, in order, are now `heap[..]`.
+        // INVARIANT: The items, in order, are now `heap[..]`; no inline slot holds one.
         self.heap = heap;
         self.spilled = true;
         Ok(())
@@ -76,7 +87,7 @@ impl<T: Default, const N: usize> SmallVec<T, N> {
     /// Appends `n` default items.
     pub(crate) fn extend_default(&mut self, n: usize, flags: Flags) -> Result<(), AllocError>
     where
-        T: Clone,
+        T: Default + Clone,
     {
         self.reserve(n, flags)?;
         if self.spilled {
@@ -100,8 +111,8 @@ impl<T: Default, const N: usize> SmallVec<T, N> {
             };
         }
         if let Some(slot) = self.inline.get_mut(self.len) {
-            *slot = v;
-            // INVARIANT: `v` follows the items inline; `len <= N`.
+            slot.write(v);
+            // INVARIANT: `v` follows the items inline, initialized; `len <= N`.
             self.len += 1;
             return Ok(());
         }
@@ -111,33 +122,49 @@ impl<T: Default, const N: usize> SmallVec<T, N> {
     }
 }
 
-impl<T: Default, const N: usize> Default for SmallVec<T, N> {
+impl<T, const N: usize> Default for SmallVec<T, N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Default, const N: usize> Deref for SmallVec<T, N> {
+impl<T, const N: usize> Deref for SmallVec<T, N> {
     type Target = [T];
 
     #[inline]
     fn deref(&self) -> &[T] {
-        match self.spilled {
-            true => &self.heap,
-            // `len <= N` (the type's invariant).
-            false => self.inline.get(..self.len).unwrap_or(&[]),
+        if self.spilled {
+            return &self.heap;
         }
+        let items = self.inline.get(..self.len).unwrap_or(&[]);
+        // SAFETY: Not spilled: the first `len` slots hold the items, initialized (the type's
+        // invariant); `MaybeUninit<T>` has the layout of `T`.
+        unsafe { &*(core::ptr::from_ref(items) as *const [T]) }
     }
 }
 
-impl<T: Default, const N: usize> DerefMut for SmallVec<T, N> {
+impl<T, const N: usize> DerefMut for SmallVec<T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
-        match self.spilled {
-            true => &mut self.heap,
-            // `len <= N` (the type's invariant).
-            false => self.inline.get_mut(..self.len).unwrap_or(&mut []),
+        if self.spilled {
+            return &mut self.heap;
         }
+        let items = self.inline.get_mut(..self.len).unwrap_or(&mut []);
+        // SAFETY: As in `deref`, and `items` is borrowed mutably from `self`.
+        unsafe { &mut *(core::ptr::from_mut(items) as *mut [T]) }
+    }
+}
+
+impl<T, const N: usize> Drop for SmallVec<T, N> {
+    fn drop(&mut self) {
+        if self.spilled {
+            // `heap` drops its items.
+            return;
+        }
+        let items: *mut [T] = &mut **self;
+        // SAFETY: Not spilled: `items` are the initialized inline items (the type's invariant),
+        // dropped once, here, as the vector goes; nothing reads them afterwards.
+        unsafe { core::ptr::drop_in_place(items) };
     }
 }
 
@@ -171,6 +198,32 @@ mod tests {
                 assert_eq!(v.len(), n + 1);
                 assert_eq!(v.last(), Some(&1000));
             }
+        }
+    }
+
+    /// An item that counts its drops in its cell.
+    struct Counted<'a>(&'a core::cell::Cell<usize>);
+
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    #[test]
+    fn every_item_is_dropped_once_inline_and_on_the_heap() {
+        for n in 0..6usize {
+            let drops = core::cell::Cell::new(0);
+            {
+                let mut v: SmallVec<Counted<'_>, 2> = SmallVec::new();
+                for _ in 0..n {
+                    v.push(Counted(&drops), GFP_KERNEL).unwrap();
+                }
+                // Nothing is dropped as items move to the heap.
+                assert_eq!(drops.get(), 0);
+                assert_eq!(v.len(), n);
+            }
+            assert_eq!(drops.get(), n);
         }
     }
 
