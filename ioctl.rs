@@ -100,9 +100,7 @@ impl Command<Device> for RetrieveSessionOp {
         let fd = cabi::unused_fd()?;
         // A name that is not a valid session name names no session.
         let name = Name::parse(&cmd.get().name).map_err(|_| ENOENT)?;
-        let session = luo
-            .incoming(&luo.sessions.lock(), &name)
-            .ok_or(ENOENT)?;
+        let session = luo.incoming_session(&name).ok_or(ENOENT)?;
         // Already retrieved is EINVAL before EFAULT, as in C; the check that counts is the
         // one below, under the same lock as the effect.
         if session.inner.lock().state == State::Retrieved {

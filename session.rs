@@ -69,10 +69,10 @@ pub(crate) struct Luo {
     /// if there was none, or an invalid one. Built where it stays: it is large, and a copy of
     /// it is a cost of every boot.
     handover: HandOver,
-    /// How far the incoming sessions were built from `handover`, and whether its pages went
-    /// back.
+    /// The incoming sessions: those built from `handover` and not closed yet, how far the
+    /// build went, and whether the hand-over's pages went back.
     #[pin]
-    incoming_build: Mutex<IncomingBuild>,
+    incoming: Mutex<Incoming>,
     /// Reboot's exclusion of ioctls and closes.
     #[pin]
     pub(crate) gate: Gate,
@@ -80,8 +80,15 @@ pub(crate) struct Luo {
     pub(crate) liveupdate_num: u64,
 }
 
-/// How far the incoming sessions were built, and whether the hand-over's pages went back.
-struct IncomingBuild {
+/// The incoming sessions, how far they were built, and whether the hand-over's pages went
+/// back.
+struct Incoming {
+    /// The sessions not closed yet, each at the index of its entry in the hand-over's
+    /// sessions (sorted by name: a lookup is a binary search there). `None` for one that was
+    /// closed, or not built (yet, or for want of a handler).
+    sessions: SmallVec<Option<Arc<Session>>, 1>,
+    /// How many of `sessions` are `Some`.
+    live: usize,
     /// How many of the hand-over's sessions were taken: built, or dropped for want of a
     /// handler. A build that ran out of memory resumes at the next one; a session dropped
     /// before stays dropped for this boot, as it does once the build succeeds.
@@ -93,9 +100,11 @@ struct IncomingBuild {
     released: bool,
 }
 
-impl IncomingBuild {
+impl Incoming {
     fn new() -> Self {
         Self {
+            sessions: SmallVec::new(),
+            live: 0,
             taken: 0,
             built: false,
             released: false,
@@ -103,9 +112,9 @@ impl IncomingBuild {
     }
 
     /// Whether the hand-over's pages are to be given back now, by the caller, once: the
-    /// build is done and `none_left` (no incoming session is left).
-    fn release_now(&mut self, none_left: bool) -> bool {
-        let now = self.built && none_left && !self.released;
+    /// build is done and no incoming session is left.
+    fn release_now(&mut self) -> bool {
+        let now = self.built && self.live == 0 && !self.released;
         self.released |= now;
         now
     }
@@ -119,7 +128,7 @@ impl Luo {
             core <- Core::new(),
             device_open: Atomic::new(false),
             handover: HandOver::new(),
-            incoming_build <- new_mutex!(IncomingBuild::new(), "luo::incoming_build"),
+            incoming <- new_mutex!(Incoming::new(), "luo::incoming"),
             gate <- Gate::new(),
             liveupdate_num: 1,
         })
@@ -141,23 +150,35 @@ impl Luo {
         this.core.project().flbs.receive(h.flb_page);
     }
 
-    /// Gives the hand-over's pages back to the allocator if the incoming sessions were built
-    /// and none is left. Called when one goes.
-    fn release_handover_pages(&self) {
-        self.release_if_done(self.incoming_build.lock());
+    /// The incoming session `name`, if it was built and not closed.
+    pub(crate) fn incoming_session(&self, name: &Name) -> Option<Arc<Session>> {
+        let i = self.handover.position(name)?;
+        self.incoming.lock().sessions.get(i)?.clone()
     }
 
-    /// Gives the hand-over's pages back, after dropping `build`, if the build is done and no
-    /// incoming session is left ([`IncomingBuild::release_now`] decides under `build`).
-    fn release_if_done(&self, mut build: MutexGuard<'_, IncomingBuild>) {
-        let none_left = self.sessions.lock().n_incoming == 0;
-        if build.release_now(none_left) {
-            drop(build);
+    /// Takes `session`, an incoming session that was closed, out of the incoming sessions,
+    /// and gives the hand-over's pages back if it was the last.
+    fn forget_incoming(&self, session: &Session) {
+        let mut incoming = self.incoming.lock();
+        let i = self.handover.position(&session.name);
+        if let Some(slot) = i.and_then(|i| incoming.sessions.get_mut(i)) {
+            if slot.take().is_some() {
+                incoming.live -= 1;
+            }
+        }
+        self.release_if_done(incoming);
+    }
+
+    /// Gives the hand-over's pages back, after dropping `incoming`, if the build is done and
+    /// no incoming session is left ([`Incoming::release_now`] decides under the lock).
+    fn release_if_done(&self, mut incoming: MutexGuard<'_, Incoming>) {
+        if incoming.release_now() {
+            drop(incoming);
             self.release_pages();
         }
     }
 
-    /// Gives the hand-over's pages back to the allocator, once ([`IncomingBuild::release_now`]
+    /// Gives the hand-over's pages back to the allocator, once ([`Incoming::release_now`]
     /// said so), without a lock held: no incoming session is left, and the sessions' handlers
     /// have taken their own pages by then, so a page our records shared with one by mistake
     /// is theirs, and is skipped.
@@ -175,59 +196,48 @@ impl Luo {
     /// was dropped whole (dropping incoming records calls no handler), none is lost to a
     /// transient failure.
     pub(crate) fn build_incoming(&'static self) -> Result {
-        let mut build = self.incoming_build.lock();
-        if build.built {
+        let mut incoming = self.incoming.lock();
+        if incoming.built {
             return Ok(());
         }
-        self.add_incoming(&self.handover, &mut build)
+        self.add_incoming(&self.handover, &mut incoming)
             .inspect_err(|e| {
                 pr_err!(
                     "failed to set up the incoming sessions (retried at the next open): {:?}\n",
                     e
                 )
             })?;
-        build.built = true;
+        incoming.built = true;
         // Until now no incoming session could be retrieved, so none went: there is none if
         // the hand-over had none, or if every one was dropped for want of a handler.
-        self.release_if_done(build);
+        self.release_if_done(incoming);
         Ok(())
     }
 
-    /// Adds the sessions of `h` that an earlier build did not take (`build.taken` of them were
-    /// built or dropped), each in its slot of [`Sessions::incoming`].
-    fn add_incoming(&'static self, h: &'static HandOver, build: &mut IncomingBuild) -> Result {
+    /// Adds the sessions of `h` that an earlier build did not take (`incoming.taken` of them
+    /// were built or dropped), each in its slot.
+    fn add_incoming(&'static self, h: &'static HandOver, incoming: &mut Incoming) -> Result {
         // One slot per session of the hand-over (inline for one): nothing is allocated per
         // session for the table.
-        {
-            let mut sessions = self.sessions.lock();
-            let slots = &mut sessions.incoming;
-            if let Some(more) = h.sessions.len().checked_sub(slots.len()) {
-                slots.extend_default(more, GFP_KERNEL)?;
-            }
+        if let Some(more) = h.sessions.len().checked_sub(incoming.sessions.len()) {
+            incoming.sessions.extend_default(more, GFP_KERNEL)?;
         }
-        for s in h.sessions.get(build.taken..).unwrap_or_default() {
-            if let Some(session) = self.incoming_session(h, s)? {
-                let mut sessions = self.sessions.lock();
-                if let Some(slot) = sessions.incoming.get_mut(build.taken) {
-                    *slot = Some(session);
-                    sessions.n_incoming += 1;
+        for s in h.sessions.get(incoming.taken..).unwrap_or_default() {
+            let session = self.new_incoming(h, s)?;
+            if let Some(slot) = incoming.sessions.get_mut(incoming.taken) {
+                if session.is_some() {
+                    incoming.live += 1;
                 }
+                *slot = session;
             }
-            build.taken += 1;
+            incoming.taken += 1;
         }
         Ok(())
-    }
-
-    /// The incoming session `name` that was not closed yet, if there is one; `sessions` is
-    /// [`Luo::sessions`], locked.
-    pub(crate) fn incoming(&self, sessions: &Sessions, name: &Name) -> Option<Arc<Session>> {
-        let i = self.handover.position(name)?;
-        sessions.incoming.get(i)?.clone()
     }
 
     /// Turns one session of the hand-over into an incoming session; `None` (logged) if one of
     /// its files has no registered handler. Any other error (out of memory) is returned.
-    fn incoming_session(
+    fn new_incoming(
         &'static self,
         h: &'static HandOver,
         s: &'static InSession,
@@ -375,12 +385,6 @@ pub(crate) struct Sessions {
     pub(crate) n_outgoing: usize,
     /// Names of outgoing sessions.
     names: RBTree<Name, u64>,
-    /// Incoming sessions that were not closed yet, each at the index of its entry in the
-    /// hand-over's sessions (which are sorted by name: a lookup is a binary search there).
-    /// `None` for a session that went, or was not built (yet, or for want of a handler).
-    incoming: SmallVec<Option<Arc<Session>>, 1>,
-    /// The number of incoming sessions in `incoming`.
-    n_incoming: usize,
     /// The hand-over to the next kernel (set up at late boot).
     pub(crate) out: Option<Outgoing>,
     /// KHO pages for the session chain, allocated as sessions are created: reboot only
@@ -410,8 +414,6 @@ impl Sessions {
             outgoing: RBTree::new(),
             n_outgoing: 0,
             names: RBTree::new(),
-            incoming: SmallVec::new(),
-            n_incoming: 0,
             out: None,
             pool: KVec::new(),
         }
@@ -484,15 +486,7 @@ pub(crate) fn release(session: Arc<Session>) {
             }
             inner.state = State::Gone;
             drop(inner);
-            let i = luo.handover.position(&session.name);
-            let mut sessions = luo.sessions.lock();
-            if let Some(slot) = i.and_then(|i| sessions.incoming.get_mut(i)) {
-                if slot.take().is_some() {
-                    sessions.n_incoming -= 1;
-                }
-            }
-            drop(sessions);
-            luo.release_handover_pages();
+            luo.forget_incoming(&session);
         }
     }
 }
