@@ -167,12 +167,30 @@ impl<const N: usize> FixedStr<N> {
         Err(EINVAL)
     }
 
-    /// Whether [`Self::parse`] accepts `raw`: a NUL ends it within the field and it is not
-    /// empty. Checked a word at a time, without a copy.
-    pub(crate) fn valid(raw: &[u8; N]) -> bool {
+    /// A summary of the string in the field `raw` if [`Self::parse`] accepts it (a NUL ends it
+    /// within the field and it is not empty), `None` otherwise. Fields that hold the same
+    /// string (see [`Self::same_str`]) have the same key, whatever follows their NUL; records
+    /// are checked for duplicate names by their keys first. Read a word at a time, without a
+    /// copy.
+    pub(crate) fn key(raw: &[u8; N]) -> Option<u64> {
         // Whole words: no byte of the field is left unread.
         const { assert!(N % 8 == 0) };
-        raw.first().is_some_and(|&b| b != 0) && le_words(raw).any(|w| first_nul(w).is_some())
+        // An odd multiplier: every bit of a word reaches the key's top bits.
+        const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut key = 0u64;
+        for (i, w) in le_words(raw).enumerate() {
+            let Some(at) = first_nul(w) else {
+                key = (key ^ w).wrapping_mul(MIX);
+                continue;
+            };
+            if i == 0 && at == 0 {
+                return None;
+            }
+            // `at < 8`: the string's bytes in this word, without its NUL and what follows.
+            let below = (1u64 << (8 * at)) - 1;
+            return Some((key ^ (w & below)).wrapping_mul(MIX));
+        }
+        None
     }
 
     /// Whether the fields `a` and `b` hold the same string, `a` being one that [`Self::parse`]
@@ -486,7 +504,11 @@ mod tests {
                     *byte = 0x5a;
                 }
                 assert_eq!(Name::same_str(&x, &y), a == b);
-                assert!(Name::valid(&y));
+                assert!(Name::key(&y).is_some());
+                // The same string, the same key.
+                if a == b {
+                    assert_eq!(Name::key(&x), Name::key(&y));
+                }
                 assert_eq!(
                     Name::same_str(&x, &y),
                     Name::parse(&x).unwrap() == Name::parse(&y).unwrap()
@@ -497,12 +519,12 @@ mod tests {
                     Compat::same_str(x.field(), y.field()),
                     x.as_bytes() == y.as_bytes()
                 );
-                assert!(Compat::valid(x.field()));
+                assert!(Compat::key(x.field()).is_some());
             }
             // A field with no NUL is never the same as a string.
             assert!(!Name::same_str(&field(a), &[b'z'; NAME_LEN]));
         }
-        // What `valid` accepts is what `parse` accepts: not empty, a NUL within the field
+        // What has a `key` is what `parse` accepts: not empty, a NUL within the field
         // (in any word), whatever follows it.
         let mut fields = [[0u8; NAME_LEN]; 5];
         fields[1] = [b'z'; NAME_LEN];
@@ -512,7 +534,7 @@ mod tests {
         fields[4] = [0xff; NAME_LEN];
         fields[4][9] = 0;
         for (f, ok) in fields.iter().zip([false, false, false, true, true]) {
-            assert_eq!(Name::valid(f), ok);
+            assert_eq!(Name::key(f).is_some(), ok);
             assert_eq!(Name::parse(f).is_ok(), ok);
         }
     }

@@ -175,9 +175,7 @@ impl HandOver {
 
     /// The index of the session `name` in `sessions`, if there is one.
     pub(crate) fn position(&self, name: &Name) -> Option<usize> {
-        self.sessions
-            .binary_search_by(|s| s.name.cmp(name))
-            .ok()
+        self.sessions.binary_search_by(|s| s.name.cmp(name)).ok()
     }
 
     /// The token index of `s`: `(token, index in its files)` sorted by token, or empty for a
@@ -486,8 +484,13 @@ pub(crate) fn parse<S: PageSource>(
         }
     }
 
+    // No page that a file's or an FLB's data names: those belong to their handlers.
+    let owned = Owned::new(pages);
+    let singles = sessions.iter().filter(|s| s.count == 1).map(|s| &s.one);
+    if Iterator::chain(files.iter(), singles).any(|f| owned.has(f.data)) {
+        return bad(DATA_IS_OURS);
+    }
     // The FLB records are checked where they are; they are copied at their first use.
-    let mut flb_records: &[u8] = &[];
     if flbs_pa != 0 {
         let page = src.page(flbs_pa).map_err(|e| {
             Invalid(
@@ -495,30 +498,7 @@ pub(crate) fn parse<S: PageSource>(
                 e,
             )
         })?;
-        flb_records = check_flbs(page)?;
-    }
-
-    // No page that a file's or an FLB's data names: those belong to their handlers. A
-    // filter of the pages' frame numbers answers most lookups without a search.
-    const FILTER_WORDS: usize = 16;
-    let mut filter = [0u64; FILTER_WORDS];
-    let bit = |pa: u64| {
-        let i = (pa / PAGE_SIZE as u64) as usize % (64 * FILTER_WORDS);
-        (i / 64, 1u64 << (i % 64))
-    };
-    for &pa in pages.iter() {
-        let (w, b) = bit(pa);
-        filter[w] |= b;
-    }
-    let owned = |pa: u64| {
-        let (w, b) = bit(pa);
-        filter[w] & b != 0 && pages.binary_search(&(pa & !(PAGE_SIZE as u64 - 1))).is_ok()
-    };
-    let singles = sessions.iter().filter(|s| s.count == 1).map(|s| &s.one);
-    if Iterator::chain(files.iter(), singles).any(|f| owned(f.data))
-        || flbs_in(flb_records).any(|f| owned(f.data))
-    {
-        return bad("a page of the hand-over is also a file's or an FLB's data");
+        check_flbs(page, |pa| owned.has(pa))?;
     }
 
     // INVARIANT: Names and tokens were checked for uniqueness above; the ranges of the
@@ -528,6 +508,54 @@ pub(crate) fn parse<S: PageSource>(
     *h_num = liveupdate_num;
     *flb_page = flbs_pa;
     Ok(())
+}
+
+/// What a hand-over whose data is also one of its pages is refused with.
+const DATA_IS_OURS: &str = "a page of the hand-over is also a file's or an FLB's data";
+
+/// The pages of a hand-over (sorted, each once), for the checks of the data its records name.
+/// A small set is scanned; a large one has a filter of the pages' frame numbers, which
+/// answers most lookups without a search.
+struct Owned<'a> {
+    pages: &'a [u64],
+    filter: Option<[u64; Owned::FILTER_WORDS]>,
+}
+
+impl<'a> Owned<'a> {
+    /// The most pages that are scanned (a hand-over of a few sessions).
+    const SMALL: usize = 16;
+    const FILTER_WORDS: usize = 16;
+
+    /// `pages` must be sorted.
+    fn new(pages: &'a [u64]) -> Self {
+        let filter = (pages.len() > Self::SMALL).then(|| {
+            let mut filter = [0u64; Self::FILTER_WORDS];
+            for &pa in pages {
+                let (w, b) = Self::bit(pa);
+                filter[w] |= b;
+            }
+            filter
+        });
+        Self { pages, filter }
+    }
+
+    /// The word and the bit of the filter for the page of `pa`.
+    fn bit(pa: u64) -> (usize, u64) {
+        let i = (pa / PAGE_SIZE as u64) as usize % (64 * Self::FILTER_WORDS);
+        (i / 64, 1u64 << (i % 64))
+    }
+
+    /// Whether the page that holds `pa` is one of the pages.
+    fn has(&self, pa: u64) -> bool {
+        let page = pa & !(PAGE_SIZE as u64 - 1);
+        match &self.filter {
+            None => self.pages.contains(&page),
+            Some(filter) => {
+                let (w, b) = Self::bit(pa);
+                filter[w] & b != 0 && self.pages.binary_search(&page).is_ok()
+            }
+        }
+    }
 }
 
 /// The FLB records of the FLB page `page`, in place, if its header is valid: one page, a count
@@ -558,33 +586,42 @@ fn flbs_in(records: &[u8]) -> impl Iterator<Item = &FlbSer> + '_ {
 }
 
 /// Checks one FLB record: a name a NUL ends and not empty, a count from 1 to
-/// [`FLB_COUNT_MAX`].
-fn check_flb(e: &FlbSer) -> PResult<()> {
-    if !Compat::valid(&e.name) {
+/// [`FLB_COUNT_MAX`]. Returns its name's key ([`Compat::key`]).
+fn check_flb(e: &FlbSer) -> PResult<u64> {
+    let Some(key) = Compat::key(&e.name) else {
         return bad("an FLB name is empty or not terminated");
-    }
+    };
     let count = e.count;
     if count == 0 || count > FLB_COUNT_MAX {
         return bad("an FLB count is 0 or impossibly large");
     }
-    Ok(())
+    Ok(key)
 }
 
 /// Checks the FLB page's records where they are, at boot: [`check_flb`] for each, no two of
-/// the same name. Returns them (for [`flbs_in`]). Accepts exactly what [`read_flbs`] accepts.
-fn check_flbs(page: &[u8]) -> PResult<&[u8]> {
+/// the same name, no data that `ours` says is a page of the hand-over. Accepts exactly the
+/// records [`read_flbs`] accepts.
+fn check_flbs(page: &[u8], ours: impl Fn(u64) -> bool) -> PResult<()> {
     let records = flb_page_records(page)?;
+    // A bit per name key, set by each record: only a record whose bit an earlier one set is
+    // compared with the earlier ones by name.
+    let mut seen = 0u64;
     for (i, e) in flbs_in(records).enumerate() {
-        check_flb(e)?;
+        let bit = 1u64 << (check_flb(e)? >> 58);
         // The earlier records were checked: a NUL ends each name.
-        if flbs_in(records)
-            .take(i)
-            .any(|f| Compat::same_str(&f.name, &e.name))
+        if seen & bit != 0
+            && flbs_in(records)
+                .take(i)
+                .any(|f| Compat::same_str(&f.name, &e.name))
         {
             return bad("two FLBs have the same name");
         }
+        seen |= bit;
+        if ours(e.data) {
+            return bad(DATA_IS_OURS);
+        }
     }
-    Ok(records)
+    Ok(())
 }
 
 /// The FLB records of the FLB page `page`, read into a table: at the first use of an incoming

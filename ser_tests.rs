@@ -485,6 +485,67 @@ mod handover {
     }
 
     #[test]
+    fn a_large_hand_over_checks_data_through_its_filter() {
+        // Twenty more sessions of one file, each file in a page of its own: more pages than
+        // are scanned one by one.
+        let mut f = valid();
+        header(f.at(1), |h| h.count = 22);
+        let block = |i: usize| 0x40000 + (i * PAGE_SIZE) as u64;
+        for i in 0..20 {
+            session(f.at(1), 2 + i, &[b's', b'a' + i as u8], block(i), 1);
+            let p = f.add(block(i));
+            header(p, |h| h.count = 1);
+            file(p, 0, b"memfd-v2", 0x900000 + (i * PAGE_SIZE) as u64, 1);
+        }
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert_eq!(h.pages.len(), 24);
+        // A file's or an FLB's data anywhere in one of the pages is refused.
+        for pa in [ROOT_PA, SESS + 8, block(0), block(19) + 0xfff, FLBS + 0x40] {
+            file(f.at(4 + 7), 0, b"memfd-v2", pa, 1);
+            assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+            file(f.at(4 + 7), 0, b"memfd-v2", 0x900000, 1);
+            write_flb(f.at(3), 1, &Compat::truncated(b"flb-1"), pa, 1);
+            assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+            write_flb(f.at(3), 1, &Compat::truncated(b"flb-1"), 0xbeef, 1);
+            assert!(parse_with(&mut f, &root(SESS, FLBS)).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_full_flb_page_of_distinct_names_is_valid() {
+        // More names than their keys' bits: some share a bit and are compared by name.
+        let name = |i: usize| {
+            [
+                b'f',
+                b'l',
+                b'b',
+                b'-',
+                b'0' + (i / 10) as u8,
+                b'0' + (i % 10) as u8,
+            ]
+        };
+        let mut f = valid();
+        for i in 0..MAX_FLBS {
+            write_flb(f.at(3), i, &Compat::truncated(&name(i)), 0xd00d, 1);
+        }
+        set_flb_count(f.at(3), MAX_FLBS);
+        assert_eq!(read_flbs(f.at(3)).ok().unwrap().len(), MAX_FLBS);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_ok());
+        // The last one named as any earlier one: refused.
+        for i in [0, 17, MAX_FLBS - 2] {
+            write_flb(
+                f.at(3),
+                MAX_FLBS - 1,
+                &Compat::truncated(&name(i)),
+                0xd00d,
+                1,
+            );
+            assert!(read_flbs(f.at(3)).is_err());
+            assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+        }
+    }
+
+    #[test]
     fn a_session_of_one_file_holds_it() {
         let mut f = valid();
         session(f.at(1), 1, b"b", 0x40000, 1);
