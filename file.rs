@@ -222,8 +222,9 @@ pub(crate) struct FileSet {
 }
 
 impl FileSet {
-    pub(crate) fn new() -> Self {
-        Self {
+    /// An empty outgoing set.
+    pub(crate) fn new() -> impl Init<Self> {
+        init!(Self {
             files: KVVec::new(),
             tokens: RBTree::new(),
             records: &[],
@@ -232,17 +233,18 @@ impl FileSet {
             by_token: &[],
             incoming: false,
             chain: Chain::new(),
-        }
+        })
     }
 
     /// An incoming set: the files of `records`, with unique tokens, indexed by `by_token`
     /// (sorted, see `ser::InSession`; empty for a small set), whose handlers are `handlers`.
     /// Nothing is done per file: a file is only looked at when it is retrieved or finished.
+    /// Returned as an initializer: the set is written where it stays.
     pub(crate) fn incoming(
         records: &'static [InFile],
         by_token: &'static [(u64, u32)],
         handlers: InHandlers,
-    ) -> Result<Self> {
+    ) -> Result<impl Init<Self>> {
         if records
             .iter()
             .any(|r| !handlers.iter().any(|h| h.compat == r.compat))
@@ -252,7 +254,7 @@ impl FileSet {
         let mut state = SmallVec::new();
         state.extend_default(records.len(), GFP_KERNEL)?;
         // INVARIANT: One state per record, and a handler for each, checked above.
-        Ok(Self {
+        Ok(init!(Self {
             files: KVVec::new(),
             tokens: RBTree::new(),
             records,
@@ -261,7 +263,7 @@ impl FileSet {
             by_token,
             incoming: true,
             chain: Chain::new(),
-        })
+        }))
     }
 
     /// The handler of an incoming file.

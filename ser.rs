@@ -405,7 +405,7 @@ pub(crate) fn parse<S: PageSource>(
     // No page twice (a block in two chains, the FLB page or the root also a block). The
     // files are then bounded by the pages that really hold them.
     pages.sort_unstable();
-    if pages.windows(2).any(|w| w[0] == w[1]) {
+    if pages.iter().zip(pages.iter().skip(1)).any(|(a, b)| a == b) {
         return bad("a page of the hand-over is used twice");
     }
 
@@ -546,6 +546,7 @@ impl<'a> Owned<'a> {
     }
 
     /// Whether the page that holds `pa` is one of the pages.
+    #[inline]
     fn has(&self, pa: u64) -> bool {
         let page = pa & !(PAGE_SIZE as u64 - 1);
         match &self.filter {
@@ -587,6 +588,7 @@ fn flbs_in(records: &[u8]) -> impl Iterator<Item = &FlbSer> + '_ {
 
 /// Checks one FLB record: a name a NUL ends and not empty, a count from 1 to
 /// [`FLB_COUNT_MAX`]. Returns its name's key ([`Compat::key`]).
+#[inline]
 fn check_flb(e: &FlbSer) -> PResult<u64> {
     let Some(key) = Compat::key(&e.name) else {
         return bad("an FLB name is empty or not terminated");

@@ -351,13 +351,19 @@ impl Session {
         name: Name,
         kind: Kind,
         state: State,
-        files: FileSet,
+        files: impl Init<FileSet>,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
             luo,
             name,
             kind,
-            inner <- new_mutex!(SessionInner { state, files }, "luo_session::inner"),
+            inner <- new_mutex!(
+                init!(SessionInner {
+                    state,
+                    files <- files,
+                }),
+                "luo_session::inner"
+            ),
         })
     }
 
