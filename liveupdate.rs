@@ -32,9 +32,10 @@
 //!
 //! `Luo::incoming` → the registry's lock; `Luo::sessions` → `Session::inner` →
 //! `FlbState::{outgoing, incoming}` → the registry's lock → the FLB states' list, and
-//! `Session::inner` → the preserved ids of `Core`. No FLB state's lock is ever taken under the registry's lock
-//! (reboot reads the FLBs' records under it from values stored outside the locks), so FLB
-//! callbacks, which run under their FLB's lock, may call the FLB API, registration included.
+//! `Session::inner` → the preserved ids of `Core`. No FLB state's lock is ever taken under
+//! the registry's lock (reboot reads the FLBs' records under it from values stored outside
+//! the locks), so FLB callbacks, which run under their FLB's lock, may call the FLB API,
+//! registration included.
 //! `FlbState::incoming` → `Flbs::records` (the previous kernel's FLB records, read at their
 //! first use). The reboot gate's lock, `Flbs::records` and the preserved ids are leaves.
 //! The hand-over's pages go back with no lock held.

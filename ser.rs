@@ -405,6 +405,7 @@ pub(crate) fn parse<S: PageSource>(
     // No page twice (a block in two chains, the FLB page or the root also a block). The
     // files are then bounded by the pages that really hold them.
     pages.sort_unstable();
+    // Neighbours compared inline (`windows` is a call per hand-over).
     if pages.iter().zip(pages.iter().skip(1)).any(|(a, b)| a == b) {
         return bad("a page of the hand-over is used twice");
     }
@@ -601,8 +602,8 @@ fn check_flb(e: &FlbSer) -> PResult<u64> {
 }
 
 /// Checks the FLB page's records where they are, at boot: [`check_flb`] for each, no two of
-/// the same name, no data that `ours` says is a page of the hand-over. Accepts exactly the
-/// records [`read_flbs`] accepts.
+/// the same name (the checks of [`read_flbs`], which accepts exactly these records), and no
+/// data that `ours` says is a page of the hand-over.
 fn check_flbs(page: &[u8], ours: impl Fn(u64) -> bool) -> PResult<()> {
     let records = flb_page_records(page)?;
     // A bit per name key, set by each record: only a record whose bit an earlier one set is
