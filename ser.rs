@@ -486,7 +486,8 @@ pub(crate) fn parse<S: PageSource>(
     }
 
     // No page that a file's or an FLB's data names: those belong to their handlers.
-    let owned = Owned::new(pages);
+    let n_data = files.len() + sessions.iter().filter(|s| s.count == 1).count();
+    let owned = Owned::new(pages, n_data);
     let singles = sessions.iter().filter(|s| s.count == 1).map(|s| &s.one);
     if Iterator::chain(files.iter(), singles).any(|f| owned.has(f.data)) {
         return bad(DATA_IS_OURS);
@@ -515,21 +516,21 @@ pub(crate) fn parse<S: PageSource>(
 const DATA_IS_OURS: &str = "a page of the hand-over is also a file's or an FLB's data";
 
 /// The pages of a hand-over (sorted, each once), for the checks of the data its records name.
-/// A small set is scanned; a large one has a filter of the pages' frame numbers, which
-/// answers most lookups without a search.
+/// A few pages looked up a few times are scanned; otherwise a filter of the pages' frame
+/// numbers answers most lookups without a search.
 struct Owned<'a> {
     pages: &'a [u64],
     filter: Option<[u64; Owned::FILTER_WORDS]>,
 }
 
 impl<'a> Owned<'a> {
-    /// The most pages that are scanned (a hand-over of a few sessions).
-    const SMALL: usize = 16;
+    /// The most page comparisons of a scan (pages times files): below the filter's set-up.
+    const SMALL: usize = 32;
     const FILTER_WORDS: usize = 16;
 
-    /// `pages` must be sorted.
-    fn new(pages: &'a [u64]) -> Self {
-        let filter = (pages.len() > Self::SMALL).then(|| {
+    /// `pages` must be sorted; `lookups` is about how many data will be looked up.
+    fn new(pages: &'a [u64], lookups: usize) -> Self {
+        let filter = (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| {
             let mut filter = [0u64; Self::FILTER_WORDS];
             for &pa in pages {
                 let (w, b) = Self::bit(pa);
