@@ -172,6 +172,7 @@ impl<const N: usize> FixedStr<N> {
     /// string (see [`Self::same_str`]) have the same key, whatever follows their NUL; records
     /// are checked for duplicate names by their keys first. Read a word at a time, without a
     /// copy.
+    #[inline]
     pub(crate) fn key(raw: &[u8; N]) -> Option<u64> {
         // Whole words: no byte of the field is left unread.
         const { assert!(N % 8 == 0) };

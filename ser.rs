@@ -385,12 +385,13 @@ pub(crate) fn parse<S: PageSource>(
         }
         Ok(())
     })?;
-    let (mut n_files, mut n_tokens) = (0usize, 0usize);
+    let (mut n_all, mut n_files, mut n_tokens) = (0usize, 0usize, 0usize);
     for s in sessions.iter() {
         let n = walk::<_, FileSer>(src, s.head, |pa, _, _| add_page(pages, pa))?;
         if n != s.count {
             return bad("a session's file count does not match its file chain");
         }
+        n_all += n;
         // A session of one file holds it.
         if n > 1 {
             n_files += n;
@@ -405,10 +406,12 @@ pub(crate) fn parse<S: PageSource>(
     // No page twice (a block in two chains, the FLB page or the root also a block). The
     // files are then bounded by the pages that really hold them.
     pages.sort_unstable();
-    // Neighbours compared inline (`windows` is a call per hand-over).
-    if pages.iter().zip(pages.iter().skip(1)).any(|(a, b)| a == b) {
+    if pages.windows(2).any(|w| w[0] == w[1]) {
         return bad("a page of the hand-over is used twice");
     }
+    // No page that a file's or an FLB's data names: those belong to their handlers. Each
+    // file's data is checked as the file is read, below.
+    let owned = Owned::new(pages, n_all);
 
     // Uniqueness of the names by sorting, in place.
     sessions.sort_unstable_by(InSession::by_name);
@@ -442,6 +445,9 @@ pub(crate) fn parse<S: PageSource>(
                     data: e.data,
                     token: e.token,
                 };
+                if owned.has(f.data) {
+                    return bad(DATA_IS_OURS);
+                }
                 if single {
                     (one, seen) = (f, seen + 1);
                 } else if files.push_within_capacity(f).is_err() {
@@ -485,13 +491,6 @@ pub(crate) fn parse<S: PageSource>(
         }
     }
 
-    // No page that a file's or an FLB's data names: those belong to their handlers.
-    let n_data = files.len() + sessions.iter().filter(|s| s.count == 1).count();
-    let owned = Owned::new(pages, n_data);
-    let singles = sessions.iter().filter(|s| s.count == 1).map(|s| &s.one);
-    if Iterator::chain(files.iter(), singles).any(|f| owned.has(f.data)) {
-        return bad(DATA_IS_OURS);
-    }
     // The FLB records are checked where they are; they are copied at their first use.
     if flbs_pa != 0 {
         let page = src.page(flbs_pa).map_err(|e| {
@@ -529,6 +528,7 @@ impl<'a> Owned<'a> {
     const FILTER_WORDS: usize = 16;
 
     /// `pages` must be sorted; `lookups` is about how many data will be looked up.
+    #[inline]
     fn new(pages: &'a [u64], lookups: usize) -> Self {
         let filter = (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| {
             let mut filter = [0u64; Self::FILTER_WORDS];
