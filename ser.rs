@@ -406,8 +406,13 @@ pub(crate) fn parse<S: PageSource>(
     // No page twice (a block in two chains, the FLB page or the root also a block). The
     // files are then bounded by the pages that really hold them.
     pages.sort_unstable();
-    if pages.windows(2).any(|w| w[0] == w[1]) {
-        return bad("a page of the hand-over is used twice");
+    // Neighbours compared in a plain loop: `windows` would be a call, for a handful of pages.
+    let mut prev = None;
+    for &pa in pages.iter() {
+        if prev == Some(pa) {
+            return bad("a page of the hand-over is used twice");
+        }
+        prev = Some(pa);
     }
     // No page that a file's or an FLB's data names: those belong to their handlers. Each
     // file's data is checked as the file is read, below.
@@ -530,15 +535,20 @@ impl<'a> Owned<'a> {
     /// `pages` must be sorted; `lookups` is about how many data will be looked up.
     #[inline]
     fn new(pages: &'a [u64], lookups: usize) -> Self {
-        let filter = (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| {
-            let mut filter = [0u64; Self::FILTER_WORDS];
-            for &pa in pages {
-                let (w, b) = Self::bit(pa);
-                filter[w] |= b;
-            }
-            filter
-        });
+        let filter =
+            (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| Self::filter(pages));
         Self { pages, filter }
+    }
+
+    /// The filter of `pages`: the bit of each page set.
+    #[inline(never)]
+    fn filter(pages: &[u64]) -> [u64; Owned::FILTER_WORDS] {
+        let mut filter = [0u64; Self::FILTER_WORDS];
+        for &pa in pages {
+            let (w, b) = Self::bit(pa);
+            filter[w] |= b;
+        }
+        filter
     }
 
     /// The word and the bit of the filter for the page of `pa`.
