@@ -416,7 +416,11 @@ pub(crate) fn parse<S: PageSource>(
     }
     // No page that a file's or an FLB's data names: those belong to their handlers. Each
     // file's data is checked as the file is read, below.
-    let owned = Owned::new(pages, n_all);
+    let filter = Owned::filter_for(pages, n_all);
+    let owned = Owned {
+        pages,
+        filter: filter.as_ref(),
+    };
 
     // Uniqueness of the names by sorting, in place.
     sessions.sort_unstable_by(InSession::by_name);
@@ -523,8 +527,10 @@ const DATA_IS_OURS: &str = "a page of the hand-over is also a file's or an FLB's
 /// A few pages looked up a few times are scanned; otherwise a filter of the pages' frame
 /// numbers answers most lookups without a search.
 struct Owned<'a> {
+    /// Sorted.
     pages: &'a [u64],
-    filter: Option<[u64; Owned::FILTER_WORDS]>,
+    /// The filter of `pages` ([`Owned::filter_for`]), if they have one.
+    filter: Option<&'a [u64; Owned::FILTER_WORDS]>,
 }
 
 impl<'a> Owned<'a> {
@@ -532,12 +538,11 @@ impl<'a> Owned<'a> {
     const SMALL: usize = 32;
     const FILTER_WORDS: usize = 16;
 
-    /// `pages` must be sorted; `lookups` is about how many data will be looked up.
+    /// The filter of `pages` if `lookups` (about how many data will be looked up) make a scan
+    /// of them cost more than a filter's set-up. Kept by the caller: the set borrows it.
     #[inline]
-    fn new(pages: &'a [u64], lookups: usize) -> Self {
-        let filter =
-            (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| Self::filter(pages));
-        Self { pages, filter }
+    fn filter_for(pages: &[u64], lookups: usize) -> Option<[u64; Owned::FILTER_WORDS]> {
+        (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| Self::filter(pages))
     }
 
     /// The filter of `pages`: the bit of each page set.
@@ -561,7 +566,7 @@ impl<'a> Owned<'a> {
     #[inline]
     fn has(&self, pa: u64) -> bool {
         let page = pa & !(PAGE_SIZE as u64 - 1);
-        match &self.filter {
+        match self.filter {
             None => self.pages.contains(&page),
             Some(filter) => {
                 let (w, b) = Self::bit(pa);
