@@ -141,7 +141,9 @@ impl<const N: usize> FixedStr<N> {
     /// the field and it must not be empty. Bytes after the NUL are ignored.
     ///
     /// The field is read, and the NUL looked for, a word at a time: names are checked at
-    /// every open of a session and for every session and FLB of the previous kernel.
+    /// every open of a session and for every session and FLB of the previous kernel. Always
+    /// inlined: the string is then written where its caller keeps it, not copied there.
+    #[inline(always)]
     pub(crate) fn parse(raw: &[u8; N]) -> Result<Self> {
         // Whole words: no byte of the field is left unread.
         const { assert!(N % 8 == 0) };

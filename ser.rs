@@ -365,13 +365,13 @@ pub(crate) fn parse<S: PageSource>(
         add_page(pages, pa)?;
         sessions.reserve(count, GFP_KERNEL).map_err(oom)?;
         for e in entries::<SessionSer>(page, count) {
-            let Ok(name) = Name::parse(&e.name) else {
-                return bad("a session name is empty or not terminated");
-            };
             let (head, count) = (e.file_set_ser.files, e.file_set_ser.count);
             if (head == 0) != (count == 0) || count > MAX_FILES as u64 {
                 return bad("a session's file count does not match its file chain");
             }
+            let Ok(name) = Name::parse(&e.name) else {
+                return bad("a session name is empty or not terminated");
+            };
             let session = InSession {
                 name,
                 head,
