@@ -203,8 +203,14 @@ impl Handler {
 
     /// The compatible string, without its NUL.
     pub(crate) fn compatible(&self) -> &[u8] {
+        c_field(self.compatible_field())
+    }
+
+    /// The compatible field, whole (a NUL ends the string; what follows it is not ours to
+    /// trust).
+    pub(crate) fn compatible_field(&self) -> &[u8; COMPAT_LEN] {
         // SAFETY: By the type invariants, the handler is valid.
-        c_field(unsafe { &(*self.ptr.as_ptr()).compatible })
+        unsafe { &(*self.ptr.as_ptr()).compatible }
     }
 
     /// Takes a reference on the module that implements the handler.

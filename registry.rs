@@ -19,7 +19,10 @@ use kernel::{
 };
 
 use crate::{
-    abi::MAX_FLBS,
+    abi::{
+        Compat,
+        MAX_FLBS, //
+    },
     cabi::{
         Flb,
         Handler,
@@ -227,10 +230,15 @@ impl Registry {
         Ok(v)
     }
 
-    /// The registered handler for `compatible` and a reference on its module.
-    pub(crate) fn handler_for(&self, compatible: &[u8]) -> Result<(Handler, ModuleRef)> {
+    /// The registered handler for `compatible` and a reference on its module. The names are
+    /// compared in place, a word at a time.
+    pub(crate) fn handler_for(&self, compatible: &Compat) -> Result<(Handler, ModuleRef)> {
         let t = self.tables.lock();
-        let entry = t.by_compatible(compatible).ok_or(ENOENT)?;
+        let entry = t
+            .handlers
+            .iter()
+            .find(|e| Compat::same_str(compatible.field(), e.handler.compatible_field()))
+            .ok_or(ENOENT)?;
         let module = entry.handler.module_get(ENOENT)?;
         Ok((entry.handler, module))
     }

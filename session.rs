@@ -263,7 +263,7 @@ impl Luo {
             };
             // Only a missing handler drops the session; running out of memory fails the
             // build, which the next open retries.
-            let (handler, module) = match self.core.registry.handler_for(compatible.as_bytes()) {
+            let (handler, module) = match self.core.registry.handler_for(compatible) {
                 Ok(found) => found,
                 Err(e) if e == ENOENT => {
                     pr_err!(
