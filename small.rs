@@ -57,6 +57,10 @@ impl<T, const N: usize> SmallVec<T, N> {
         if self.spilled {
             return self.heap.reserve(n, flags);
         }
+        // Room inline: decided here, without a call.
+        if self.len.checked_add(n).is_some_and(|want| want <= N) {
+            return Ok(());
+        }
         self.spill(n, flags)
     }
 
