@@ -141,7 +141,9 @@ impl Device {
         let name = SessionName::new(name)?;
         let mut arg = sys::SessionArg::new(name.as_str().as_bytes());
         sys::create_session(self.fd.as_fd(), &mut arg)?;
-        Ok(Session { fd: sys::take_fd(arg.fd)? })
+        Ok(Session {
+            fd: sys::take_fd(arg.fd)?,
+        })
     }
 
     /// Retrieves a session the previous kernel preserved. `ENOENT` if there
@@ -150,7 +152,9 @@ impl Device {
         let name = SessionName::new(name)?;
         let mut arg = sys::SessionArg::new(name.as_str().as_bytes());
         sys::retrieve_session(self.fd.as_fd(), &mut arg)?;
-        Ok(Session { fd: sys::take_fd(arg.fd)? })
+        Ok(Session {
+            fd: sys::take_fd(arg.fd)?,
+        })
     }
 }
 

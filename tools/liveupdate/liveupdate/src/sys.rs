@@ -241,7 +241,13 @@ mod tests {
         assert_eq!(&a.name[..4], b"abc\0");
         assert!(a.name[3..].iter().all(|&b| b == 0));
         assert_eq!(FdArg::new(3, 7).size, 16);
-        assert_eq!(FinishArg::default(), FinishArg { size: 8, reserved: 0 });
+        assert_eq!(
+            FinishArg::default(),
+            FinishArg {
+                size: 8,
+                reserved: 0
+            }
+        );
         let g = GetNameArg::default();
         assert_eq!((g.size, g.reserved), (72, 0));
         assert!(g.name.iter().all(|&b| b == 0));
@@ -252,6 +258,9 @@ mod tests {
         let memfd = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         use std::os::fd::AsFd;
         let err = finish(memfd.as_fd(), &mut FinishArg::default()).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::NOTTY.raw_os_error()));
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::NOTTY.raw_os_error())
+        );
     }
 }

@@ -107,14 +107,21 @@ fn ctx<T>(r: io::Result<T>, what: impl std::fmt::Display) -> T {
 }
 
 fn connect(socket: &Path) -> Conn {
-    Conn::connect(socket)
-        .unwrap_or_else(|e| fail(format_args!("cannot reach luod at {}: {e} (is luod running?)", socket.display())))
+    Conn::connect(socket).unwrap_or_else(|e| {
+        fail(format_args!(
+            "cannot reach luod at {}: {e} (is luod running?)",
+            socket.display()
+        ))
+    })
 }
 
 fn open_device() -> Device {
     Device::open().unwrap_or_else(|e| {
         if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) {
-            fail(format_args!("{} is open by another process (luod?): {e}", liveupdate::DEVICE_PATH))
+            fail(format_args!(
+                "{} is open by another process (luod?): {e}",
+                liveupdate::DEVICE_PATH
+            ))
         }
         fail(format_args!("{}: {e}", liveupdate::DEVICE_PATH))
     })
@@ -137,19 +144,24 @@ fn unsafe_borrow<'a>(fd: RawFd) -> BorrowedFd<'a> {
 }
 
 fn split_pair<'a>(s: &'a str, what: &str) -> (&'a str, &'a str) {
-    s.split_once('=').unwrap_or_else(|| fail(format_args!("{s:?} is not {what}")))
+    s.split_once('=')
+        .unwrap_or_else(|| fail(format_args!("{s:?} is not {what}")))
 }
 
 fn parse_token(t: &str) -> u64 {
-    t.parse().unwrap_or_else(|_| fail(format_args!("{t:?} is not a token (a u64)")))
+    t.parse()
+        .unwrap_or_else(|_| fail(format_args!("{t:?} is not a token (a u64)")))
 }
 
 /// A memfd holding a copy of `path`.
 fn memfd_copy(path: &str) -> OwnedFd {
     let mut src = ctx(File::open(path), path);
     let memfd = ctx(
-        rustix::fs::memfd_create(path.rsplit('/').next().unwrap_or(path), rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(io::Error::from),
+        rustix::fs::memfd_create(
+            path.rsplit('/').next().unwrap_or(path),
+            rustix::fs::MemfdFlags::CLOEXEC,
+        )
+        .map_err(io::Error::from),
         "memfd_create",
     );
     let mut dst = File::from(memfd);
@@ -161,7 +173,10 @@ fn preserve_files(session: &Session, files: &[String]) {
     for f in files {
         let (path, token) = split_pair(f, "FILE=TOKEN");
         let memfd = memfd_copy(path);
-        ctx(session.preserve(memfd.as_fd(), parse_token(token)), format_args!("preserve {path}"));
+        ctx(
+            session.preserve(memfd.as_fd(), parse_token(token)),
+            format_args!("preserve {path}"),
+        );
         println!("preserved {path} as token {token}");
     }
 }
@@ -171,7 +186,12 @@ fn kexec_loaded() -> bool {
 }
 
 /// kexec_file_load(2).
-fn kexec_file_load(kernel: Option<&File>, initrd: Option<&File>, cmdline: &CString, flags: libc::c_ulong) -> io::Result<()> {
+fn kexec_file_load(
+    kernel: Option<&File>,
+    initrd: Option<&File>,
+    cmdline: &CString,
+    flags: libc::c_ulong,
+) -> io::Result<()> {
     let bytes = cmdline.as_bytes_with_nul();
     // SAFETY: the descriptors are open (or -1 where the flags say none is
     // read), and the command line is a NUL-terminated buffer of the length
@@ -201,19 +221,34 @@ fn load(kernel: &Path, initrd: Option<&Path>, cmdline: Option<String>, reuse: bo
     let i = initrd.map(|p| ctx(File::open(p), p.display()));
     let line = match (cmdline, reuse) {
         (Some(c), _) => c,
-        (None, true) => ctx(std::fs::read_to_string("/proc/cmdline"), "/proc/cmdline").trim_end().to_owned(),
+        (None, true) => ctx(std::fs::read_to_string("/proc/cmdline"), "/proc/cmdline")
+            .trim_end()
+            .to_owned(),
         (None, false) => String::new(),
     };
     let c = CString::new(line.clone()).unwrap_or_else(|_| fail("the command line contains a NUL"));
-    let flags = if i.is_some() { 0 } else { KEXEC_FILE_NO_INITRAMFS };
-    ctx(kexec_file_load(Some(&k), i.as_ref(), &c, flags), "kexec_file_load");
-    println!("loaded {} ({} initrd), command line: {line}", kernel.display(), if i.is_some() { "with" } else { "no" });
+    let flags = if i.is_some() {
+        0
+    } else {
+        KEXEC_FILE_NO_INITRAMFS
+    };
+    ctx(
+        kexec_file_load(Some(&k), i.as_ref(), &c, flags),
+        "kexec_file_load",
+    );
+    println!(
+        "loaded {} ({} initrd), command line: {line}",
+        kernel.display(),
+        if i.is_some() { "with" } else { "no" }
+    );
 }
 
 /// PREPARE through luod, showing progress. Returns the session count.
 fn prepare(socket: &Path, timeout: u64) -> usize {
     let mut conn = connect(socket);
-    let req = Request::Prepare { timeout_ms: timeout.saturating_mul(1000) };
+    let req = Request::Prepare {
+        timeout_ms: timeout.saturating_mul(1000),
+    };
     ctx(conn.send(&req, None), "PREPARE");
     let start = Instant::now();
     let mut shown: Option<(usize, Instant)> = None;
@@ -223,8 +258,13 @@ fn prepare(socket: &Path, timeout: u64) -> usize {
             Err(e) => fail(format_args!("luod: {e}")),
         };
         match reply {
-            Reply::Progress { ready, total, waiting } => {
-                let due = shown.is_none_or(|(r, t)| r != ready || t.elapsed() >= Duration::from_secs(5));
+            Reply::Progress {
+                ready,
+                total,
+                waiting,
+            } => {
+                let due =
+                    shown.is_none_or(|(r, t)| r != ready || t.elapsed() >= Duration::from_secs(5));
                 if due {
                     println!(
                         "waiting for READY: {ready}/{total} after {:.1} s (waiting: {})",
@@ -236,10 +276,15 @@ fn prepare(socket: &Path, timeout: u64) -> usize {
                 }
             }
             Reply::Prepared { sessions } => {
-                println!("prepared: {sessions} sessions ready after {:.1} s", start.elapsed().as_secs_f64());
+                println!(
+                    "prepared: {sessions} sessions ready after {:.1} s",
+                    start.elapsed().as_secs_f64()
+                );
                 return sessions;
             }
-            Reply::Error { errno, error } => fail(format_args!("not prepared: {}", reply_error(errno, &error))),
+            Reply::Error { errno, error } => {
+                fail(format_args!("not prepared: {}", reply_error(errno, &error)))
+            }
             other => fail(format_args!("unexpected reply {other:?}")),
         }
     }
@@ -256,9 +301,17 @@ fn request(socket: &Path, req: Request) -> Reply {
 fn main() {
     let args = Args::parse();
     match args.cmd {
-        Cmd::Load { kernel, initrd, cmdline, reuse_cmdline } => load(&kernel, initrd.as_deref(), cmdline, reuse_cmdline),
+        Cmd::Load {
+            kernel,
+            initrd,
+            cmdline,
+            reuse_cmdline,
+        } => load(&kernel, initrd.as_deref(), cmdline, reuse_cmdline),
         Cmd::Unload => {
-            ctx(kexec_file_load(None, None, &CString::default(), KEXEC_FILE_UNLOAD), "kexec_file_load(UNLOAD)");
+            ctx(
+                kexec_file_load(None, None, &CString::default(), KEXEC_FILE_UNLOAD),
+                "kexec_file_load(UNLOAD)",
+            );
             println!("unloaded");
         }
         Cmd::Prepare { timeout } => {
@@ -276,7 +329,10 @@ fn main() {
             let _ = io::stdout().flush();
             rustix::fs::sync();
             let e = rustix::system::reboot(rustix::system::RebootCommand::Kexec).err();
-            fail(format_args!("reboot(KEXEC) failed: {}", e.map_or_else(|| "returned".into(), |e| e.to_string())));
+            fail(format_args!(
+                "reboot(KEXEC) failed: {}",
+                e.map_or_else(|| "returned".into(), |e| e.to_string())
+            ));
         }
         Cmd::List { json } => {
             let Reply::List { clients } = request(&args.socket, Request::List) else {
@@ -285,9 +341,15 @@ fn main() {
             if json {
                 println!("{}", serde_json::to_string(&clients).unwrap_or_default());
             } else {
-                println!("{:<24} {:>6} {:<11} {:<9} SESSION", "ID", "UID", "STATE", "CONNECTED");
+                println!(
+                    "{:<24} {:>6} {:<11} {:<9} SESSION",
+                    "ID", "UID", "STATE", "CONNECTED"
+                );
                 for c in clients {
-                    println!("{:<24} {:>6} {:<11} {:<9} {}", c.id, c.uid, c.state, c.connected, c.session);
+                    println!(
+                        "{:<24} {:>6} {:<11} {:<9} {}",
+                        c.id, c.uid, c.state, c.connected, c.session
+                    );
                 }
             }
         }
@@ -299,15 +361,27 @@ fn main() {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());
             } else {
                 println!("luod pid {} on {}", s.pid, s.socket);
-                println!("subscribed {}, ready {}, incoming {}", s.subscribed, s.ready, s.incoming);
-                println!("table from the previous kernel: {}", if s.table_restored { "yes" } else { "no" });
+                println!(
+                    "subscribed {}, ready {}, incoming {}",
+                    s.subscribed, s.ready, s.incoming
+                );
+                println!(
+                    "table from the previous kernel: {}",
+                    if s.table_restored { "yes" } else { "no" }
+                );
                 println!("prepared: {}", if s.prepared { "yes" } else { "no" });
-                println!("kernel loaded for kexec: {}", if kexec_loaded() { "yes" } else { "no" });
+                println!(
+                    "kernel loaded for kexec: {}",
+                    if kexec_loaded() { "yes" } else { "no" }
+                );
             }
         }
         Cmd::Create { name, files } => {
             let dev = open_device();
-            let session = ctx(dev.create_session(&name), format_args!("create session {name}"));
+            let session = ctx(
+                dev.create_session(&name),
+                format_args!("create session {name}"),
+            );
             preserve_files(&session, &files);
             println!("holding session {name} until standard input closes");
             let _ = io::stdout().flush();
@@ -319,12 +393,22 @@ fn main() {
             // The inherited descriptor stays open for the parent.
             std::mem::forget(session);
         }
-        Cmd::Retrieve { name, files, finish } => {
+        Cmd::Retrieve {
+            name,
+            files,
+            finish,
+        } => {
             let dev = open_device();
-            let session = ctx(dev.retrieve_session(&name), format_args!("retrieve session {name}"));
+            let session = ctx(
+                dev.retrieve_session(&name),
+                format_args!("retrieve session {name}"),
+            );
             for f in &files {
                 let (token, path) = split_pair(f, "TOKEN=PATH");
-                let fd = ctx(session.retrieve(parse_token(token)), format_args!("retrieve token {token}"));
+                let fd = ctx(
+                    session.retrieve(parse_token(token)),
+                    format_args!("retrieve token {token}"),
+                );
                 let mut src = File::from(fd);
                 ctx(src.rewind(), path);
                 let mut dst = ctx(File::create(path), path);
@@ -338,7 +422,10 @@ fn main() {
         }
         Cmd::Finish { name } => {
             let dev = open_device();
-            let session = ctx(dev.retrieve_session(&name), format_args!("retrieve session {name}"));
+            let session = ctx(
+                dev.retrieve_session(&name),
+                format_args!("retrieve session {name}"),
+            );
             ctx(session.finish(), format_args!("finish {name}"));
             println!("finished {name}");
         }

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use liveupdate::{Device, Session};
 use luo_proto::{
-    check_id, session_name, ClientInfo, Conn, RecvError, Reply, Request, StatusInfo,
-    LUOD_SESSION, TABLE_TOKEN,
+    check_id, session_name, ClientInfo, Conn, RecvError, Reply, Request, StatusInfo, LUOD_SESSION,
+    TABLE_TOKEN,
 };
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,13 @@ impl Daemon {
 
     /// Handles one request of `uid` on `peer`; the reply and the descriptor
     /// it carries.
-    fn handle(&self, req: Request, fd: Option<OwnedFd>, uid: u32, peer: &Arc<Peer>) -> (Reply, Option<OwnedFd>) {
+    fn handle(
+        &self,
+        req: Request,
+        fd: Option<OwnedFd>,
+        uid: u32,
+        peer: &Arc<Peer>,
+    ) -> (Reply, Option<OwnedFd>) {
         match req {
             Request::Subscribe { id, held } => (self.subscribe(&id, held, fd, uid, peer), None),
             Request::Unsubscribe { id } => (self.unsubscribe(&id, uid), None),
@@ -166,9 +172,19 @@ impl Daemon {
         }
     }
 
-    fn subscribe(&self, id: &str, held: bool, fd: Option<OwnedFd>, uid: u32, peer: &Arc<Peer>) -> Reply {
+    fn subscribe(
+        &self,
+        id: &str,
+        held: bool,
+        fd: Option<OwnedFd>,
+        uid: u32,
+        peer: &Arc<Peer>,
+    ) -> Reply {
         if check_id(id).is_err() {
-            return Reply::error(Errno::INVAL, format!("invalid id {id:?}: 1 to 40 of [A-Za-z0-9._-]"));
+            return Reply::error(
+                Errno::INVAL,
+                format!("invalid id {id:?}: 1 to 40 of [A-Za-z0-9._-]"),
+            );
         }
         let mut st = self.lock();
         if let Some(inc) = st.incoming.get(id) {
@@ -182,9 +198,17 @@ impl Daemon {
                 match session.name() {
                     Ok(n) if n.as_str() == session_name(uid, id) => Some(session),
                     Ok(n) => {
-                        return Reply::error(Errno::INVAL, format!("the attached session is {n}, not {id}'s"))
+                        return Reply::error(
+                            Errno::INVAL,
+                            format!("the attached session is {n}, not {id}'s"),
+                        )
                     }
-                    Err(e) => return Reply::error(Errno::from_io_error(&e).unwrap_or(Errno::INVAL), format!("the attached descriptor is not a session: {e}")),
+                    Err(e) => {
+                        return Reply::error(
+                            Errno::from_io_error(&e).unwrap_or(Errno::INVAL),
+                            format!("the attached descriptor is not a session: {e}"),
+                        )
+                    }
                 }
             }
             _ => None,
@@ -204,16 +228,38 @@ impl Daemon {
             return Reply::Ok;
         }
         if st.clients.len() >= self.args.max_clients {
-            return Reply::error(Errno::NOSPC, format!("luod has its {} clients", self.args.max_clients));
+            return Reply::error(
+                Errno::NOSPC,
+                format!("luod has its {} clients", self.args.max_clients),
+            );
         }
         if st.clients.values().filter(|c| c.uid == uid).count() >= self.args.max_per_uid {
-            return Reply::error(Errno::MFILE, format!("uid {uid} has its {} clients", self.args.max_per_uid));
+            return Reply::error(
+                Errno::MFILE,
+                format!("uid {uid} has its {} clients", self.args.max_per_uid),
+            );
         }
-        let state = if held.is_some() { ClientState::Ready } else { ClientState::Subscribed };
-        log!("{id} (uid {uid}) subscribed{}", if held.is_some() { " with its session" } else { "" });
+        let state = if held.is_some() {
+            ClientState::Ready
+        } else {
+            ClientState::Subscribed
+        };
+        log!(
+            "{id} (uid {uid}) subscribed{}",
+            if held.is_some() {
+                " with its session"
+            } else {
+                ""
+            }
+        );
         st.clients.insert(
             id.to_owned(),
-            Client { uid, state, session: held, peer: Some(peer.clone()) },
+            Client {
+                uid,
+                state,
+                session: held,
+                peer: Some(peer.clone()),
+            },
         );
         st.prepared = false;
         Reply::Ok
@@ -223,9 +269,10 @@ impl Daemon {
     fn owned<'a>(st: &'a mut State, id: &str, uid: u32) -> Result<&'a mut Client, Reply> {
         match st.clients.get_mut(id) {
             None => Err(Reply::error(Errno::NOENT, format!("no client {id:?}"))),
-            Some(c) if c.uid != uid && uid != 0 => {
-                Err(Reply::error(Errno::PERM, format!("id {id} belongs to another uid")))
-            }
+            Some(c) if c.uid != uid && uid != 0 => Err(Reply::error(
+                Errno::PERM,
+                format!("id {id} belongs to another uid"),
+            )),
             Some(c) => Ok(c),
         }
     }
@@ -267,13 +314,19 @@ impl Daemon {
             return Err(Reply::error(Errno::INVAL, format!("invalid id {id:?}")));
         }
         if target.is_some_and(|t| t != uid) && uid != 0 {
-            return Err(Reply::error(Errno::PERM, "only root claims another uid's session"));
+            return Err(Reply::error(
+                Errno::PERM,
+                "only root claims another uid's session",
+            ));
         }
         let mut st = self.lock();
         let (owner, name) = match st.incoming.get(id) {
             Some(inc) => {
                 if inc.uid != uid && uid != 0 {
-                    return Err(Reply::error(Errno::PERM, format!("id {id} belongs to another uid")));
+                    return Err(Reply::error(
+                        Errno::PERM,
+                        format!("id {id} belongs to another uid"),
+                    ));
                 }
                 (inc.uid, inc.session.clone())
             }
@@ -288,7 +341,13 @@ impl Daemon {
             Ok(session) => {
                 st.incoming.remove(id);
                 log!("{id} (uid {owner}) claimed session {name}");
-                Ok((Reply::Session { id: id.to_owned(), session: name }, session.into_fd()))
+                Ok((
+                    Reply::Session {
+                        id: id.to_owned(),
+                        session: name,
+                    },
+                    session.into_fd(),
+                ))
             }
             Err(e) => {
                 let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
@@ -316,15 +375,18 @@ impl Daemon {
                 connected: c.peer.is_some(),
             })
             .collect();
-        clients.extend(st.incoming.iter().filter(|(_, i)| uid == 0 || i.uid == uid).map(|(id, i)| {
-            ClientInfo {
-                id: id.clone(),
-                uid: i.uid,
-                session: i.session.clone(),
-                state: "incoming".into(),
-                connected: false,
-            }
-        }));
+        clients.extend(
+            st.incoming
+                .iter()
+                .filter(|(_, i)| uid == 0 || i.uid == uid)
+                .map(|(id, i)| ClientInfo {
+                    id: id.clone(),
+                    uid: i.uid,
+                    session: i.session.clone(),
+                    state: "incoming".into(),
+                    connected: false,
+                }),
+        );
         Reply::List { clients }
     }
 
@@ -334,7 +396,11 @@ impl Daemon {
             pid: std::process::id(),
             socket: self.args.socket.display().to_string(),
             subscribed: st.clients.len(),
-            ready: st.clients.values().filter(|c| c.state == ClientState::Ready).count(),
+            ready: st
+                .clients
+                .values()
+                .filter(|c| c.state == ClientState::Ready)
+                .count(),
             incoming: st.incoming.len(),
             table_restored: st.table_restored,
             prepared: st.prepared,
@@ -345,7 +411,8 @@ impl Daemon {
         if uid != 0 {
             return Reply::error(Errno::PERM, "only root prepares a live update");
         }
-        let timeout = Duration::from_millis(timeout_ms).min(Duration::from_secs(self.args.max_timeout));
+        let timeout =
+            Duration::from_millis(timeout_ms).min(Duration::from_secs(self.args.max_timeout));
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
         st.prepared = false;
@@ -365,9 +432,17 @@ impl Daemon {
             };
             let session = match st.device.create_session(&name) {
                 Ok(s) => s,
-                Err(e) => return Reply::error(Errno::from_io_error(&e).unwrap_or(Errno::IO), format!("cannot create session {name}: {e}")),
+                Err(e) => {
+                    return Reply::error(
+                        Errno::from_io_error(&e).unwrap_or(Errno::IO),
+                        format!("cannot create session {name}: {e}"),
+                    )
+                }
             };
-            let ev = Reply::StartPreservation { id: id.clone(), session: name.clone() };
+            let ev = Reply::StartPreservation {
+                id: id.clone(),
+                session: name.clone(),
+            };
             if let Err(e) = peer.send(&ev, Some(session.as_fd())) {
                 log!("{id}: cannot send START_PRESERVATION: {e}");
                 c.peer = None;
@@ -394,13 +469,28 @@ impl Daemon {
                 log!("PREPARE timed out waiting for {}", waiting.join(", "));
                 return Reply::error(
                     Errno::TIMEDOUT,
-                    format!("no READY within {} ms from: {}", timeout.as_millis(), waiting.join(", ")),
+                    format!(
+                        "no READY within {} ms from: {}",
+                        timeout.as_millis(),
+                        waiting.join(", ")
+                    ),
                 );
             }
             // An event at least every second: luoctl shows the wait.
-            let _ = requester.send(&Reply::Progress { ready, total, waiting }, None);
+            let _ = requester.send(
+                &Reply::Progress {
+                    ready,
+                    total,
+                    waiting,
+                },
+                None,
+            );
             let wait = (deadline - now).min(Duration::from_secs(1));
-            st = self.ready.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
+            st = self
+                .ready
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         // luod's own session: the table of this preparation, replacing the
         // one of an earlier PREPARE (closing a session drops it).
@@ -410,18 +500,30 @@ impl Daemon {
             clients: st
                 .clients
                 .iter()
-                .map(|(id, c)| TableEntry { id: id.clone(), uid: c.uid, session: session_name(c.uid, id) })
+                .map(|(id, c)| TableEntry {
+                    id: id.clone(),
+                    uid: c.uid,
+                    session: session_name(c.uid, id),
+                })
                 .collect(),
         };
         match store_table(&st.device, &table) {
             Ok(own) => st.own = Some(own),
             Err(e) => {
-                return Reply::error(Errno::from_io_error(&e).unwrap_or(Errno::IO), format!("cannot preserve luod's table: {e}"))
+                return Reply::error(
+                    Errno::from_io_error(&e).unwrap_or(Errno::IO),
+                    format!("cannot preserve luod's table: {e}"),
+                )
             }
         }
         st.prepared = true;
-        log!("prepared: {} sessions ready, table preserved", table.clients.len());
-        Reply::Prepared { sessions: table.clients.len() }
+        log!(
+            "prepared: {} sessions ready, table preserved",
+            table.clients.len()
+        );
+        Reply::Prepared {
+            sessions: table.clients.len(),
+        }
     }
 
     /// A connection closed: its subscribers that hold no session go.
@@ -470,11 +572,17 @@ fn restore_table(dev: &Device) -> io::Result<Option<Table>> {
     let table: Table = serde_json::from_slice(&text)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("table: {e}")))?;
     if table.version != TABLE_VERSION {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("table version {}", table.version)));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("table version {}", table.version),
+        ));
     }
     for e in &table.clients {
         if check_id(&e.id).is_err() || e.session != session_name(e.uid, &e.id) {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad table entry {e:?}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad table entry {e:?}"),
+            ));
         }
     }
     Ok(Some(table))
@@ -497,7 +605,10 @@ fn serve(daemon: Arc<Daemon>, stream: UnixStream, serial: u64) {
             return;
         }
     };
-    let peer = Arc::new(Peer { serial, stream: Mutex::new(writer) });
+    let peer = Arc::new(Peer {
+        serial,
+        stream: Mutex::new(writer),
+    });
     let mut conn = Conn::new(stream);
     loop {
         let (reply, fd) = match conn.recv::<Request, _>(Request::carries_fd) {
@@ -543,10 +654,16 @@ fn listen(args: &Args) -> io::Result<UnixListener> {
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists and is not a socket", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
         }
         if UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another luod listens on {}", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another luod listens on {}", path.display()),
+            ));
         }
         std::fs::remove_file(path)?;
     }
@@ -570,7 +687,10 @@ fn listen(args: &Args) -> io::Result<UnixListener> {
 fn run(args: Args) -> io::Result<()> {
     let device = Device::open_path(&args.device).map_err(|e| {
         if e.raw_os_error() == Some(Errno::BUSY.raw_os_error()) {
-            io::Error::new(e.kind(), format!("{} is open by another process: {e}", args.device.display()))
+            io::Error::new(
+                e.kind(),
+                format!("{} is open by another process: {e}", args.device.display()),
+            )
         } else {
             io::Error::new(e.kind(), format!("{}: {e}", args.device.display()))
         }
@@ -579,10 +699,19 @@ fn run(args: Args) -> io::Result<()> {
     let mut table_restored = false;
     match restore_table(&device) {
         Ok(Some(table)) => {
-            log!("restored the table of the previous kernel: {} sessions", table.clients.len());
+            log!(
+                "restored the table of the previous kernel: {} sessions",
+                table.clients.len()
+            );
             table_restored = true;
             for e in table.clients {
-                incoming.insert(e.id, Incoming { uid: e.uid, session: e.session });
+                incoming.insert(
+                    e.id,
+                    Incoming {
+                        uid: e.uid,
+                        session: e.session,
+                    },
+                );
             }
         }
         Ok(None) => log!("no table from a previous kernel"),
@@ -640,10 +769,17 @@ mod tests {
     fn the_table_is_json_and_refuses_unknown_fields() {
         let t = Table {
             version: 1,
-            clients: vec![TableEntry { id: "vm1".into(), uid: 7, session: session_name(7, "vm1") }],
+            clients: vec![TableEntry {
+                id: "vm1".into(),
+                uid: 7,
+                session: session_name(7, "vm1"),
+            }],
         };
         let text = serde_json::to_string(&t).unwrap();
-        assert_eq!(text, r#"{"version":1,"clients":[{"id":"vm1","uid":7,"session":"luod:7:vm1"}]}"#);
+        assert_eq!(
+            text,
+            r#"{"version":1,"clients":[{"id":"vm1","uid":7,"session":"luod:7:vm1"}]}"#
+        );
         assert_eq!(serde_json::from_str::<Table>(&text).unwrap(), t);
         assert!(serde_json::from_str::<Table>(r#"{"version":1,"clients":[],"x":0}"#).is_err());
     }

@@ -181,7 +181,10 @@ impl Reply {
 
     /// Whether this message carries a file descriptor.
     pub fn carries_fd(&self) -> bool {
-        matches!(self, Reply::StartPreservation { .. } | Reply::Session { .. })
+        matches!(
+            self,
+            Reply::StartPreservation { .. } | Reply::Session { .. }
+        )
     }
 }
 
@@ -439,8 +442,12 @@ mod tests {
             id: "vm1".into(),
             held: false,
         };
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"msg":"SUBSCRIBE","id":"vm1"}"#);
-        let p: Reply = serde_json::from_str(r#"{"msg":"START_PRESERVATION","id":"a","session":"s"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"msg":"SUBSCRIBE","id":"vm1"}"#
+        );
+        let p: Reply =
+            serde_json::from_str(r#"{"msg":"START_PRESERVATION","id":"a","session":"s"}"#).unwrap();
         assert!(p.carries_fd());
         let st = Reply::Status(StatusInfo {
             pid: 1,
@@ -517,7 +524,10 @@ mod tests {
             held: true,
         };
         a.send(&held, None).unwrap();
-        assert!(matches!(b.recv::<Request, _>(Request::carries_fd), Err(RecvError::MissingFd)));
+        assert!(matches!(
+            b.recv::<Request, _>(Request::carries_fd),
+            Err(RecvError::MissingFd)
+        ));
     }
 
     #[test]
@@ -530,12 +540,24 @@ mod tests {
             a.write_all(b"\n{\"msg\":\"LIST\"}\n").unwrap();
             a
         });
-        assert!(matches!(b.recv::<Request, _>(Request::carries_fd), Err(RecvError::TooLong)));
-        assert_eq!(b.recv::<Request, _>(Request::carries_fd).unwrap().0, Request::List);
+        assert!(matches!(
+            b.recv::<Request, _>(Request::carries_fd),
+            Err(RecvError::TooLong)
+        ));
+        assert_eq!(
+            b.recv::<Request, _>(Request::carries_fd).unwrap().0,
+            Request::List
+        );
         let mut a = writer.join().unwrap();
         a.write_all(b"{\"msg\":\"LIST\"} junk\n").unwrap();
-        assert!(matches!(b.recv::<Request, _>(Request::carries_fd), Err(RecvError::Malformed(_))));
+        assert!(matches!(
+            b.recv::<Request, _>(Request::carries_fd),
+            Err(RecvError::Malformed(_))
+        ));
         drop(a);
-        assert!(matches!(b.recv::<Request, _>(Request::carries_fd), Err(RecvError::Closed)));
+        assert!(matches!(
+            b.recv::<Request, _>(Request::carries_fd),
+            Err(RecvError::Closed)
+        ));
     }
 }

@@ -13,6 +13,7 @@
 #   warn_alloc=ok   allocation-failure reports allowed in the kernel log
 #   log="text"      a line the kernel log must contain
 #   flb=no          no FLB check
+#   files="a b"     more programs of $BIN in the initramfs, as /a and /b
 # key.<variant>=value sets key for one variant only (impls., cmdline., stages.,
 # module.), key@<impl>=value for one implementation (a -debug variant first
 # looks for its own name, then its implementation's).
@@ -29,6 +30,10 @@ harness_parse() { # test file
 }
 for f in "$LUO_TESTS"/tests/kexec/*.c "$LUO_TESTS"/tests/single/*.c; do
 	[ -e "$f" ] && harness_parse "$(basename "$f" .c)" "$f"
+done
+# The luod tests, programs of the user-space workspace (programs.sh).
+for f in "$LUO_REPO"/tools/liveupdate/vmtests/src/bin/luod_*.rs; do
+	[ -e "$f" ] && harness_parse "$(basename "$f" .rs)" "$f"
 done
 # The implementation a checking variant (-debug, -kcsan) is built from.
 base_impl() { # impl

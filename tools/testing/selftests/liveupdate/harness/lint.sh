@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # lint.sh (lu lint): rustfmt, checkpatch and clippy on our sources, as KTAP
-# (lint/rustfmt, lint/checkpatch, lint/clippy). clippy is a CLIPPY=1 rebuild
-# of our crate in the rust variant's build directory (build it first: lu
-# build rust). Sourced by run.sh, which runs the same checks in lu test.
+# (lint/rustfmt, lint/checkpatch, lint/clippy), and the user space's checks
+# (userspace/build, userspace/cargo_test, userspace/rustfmt,
+# userspace/clippy). clippy is a CLIPPY=1 rebuild of our crate in the rust
+# variant's build directory (build it first: lu build rust). Sourced by
+# run.sh, which runs the same checks in lu test.
 
 declare -A CLIPPY_DONE
 # CLIPPY=1 rebuild of our crate in a variant's build directory, with that
@@ -56,6 +58,43 @@ check_lint() {
 	fi
 }
 
+# The user space (tools/liveupdate, userspace.sh): its build, unit tests
+# (cargo test), rustfmt and clippy, each its own test.
+check_userspace() {
+	local log
+	if wanted userspace/build; then
+		if [ -n "${US_BUILD_ERR:-}" ]; then
+			record userspace/build fail "$US_BUILD_ERR"
+		else
+			record userspace/build pass "$("$LUO_HARNESS/userspace.sh" sizes | sed 's/^/# /')"
+		fi
+	fi
+	if wanted userspace/cargo_test; then
+		log="$RUN_DIR/userspace-test.log"
+		if "$LUO_HARNESS/userspace.sh" test >"$log" 2>&1; then
+			record userspace/cargo_test pass "# $(grep -E '^test result:' "$log" |
+				awk '{ p += $4; f += $6 } END { print p " passed, " f " failed in " NR " test binaries" }')"
+		else
+			record userspace/cargo_test fail "$(grep -m 1 -E '(^error|FAILED|panicked)' "$log") (see $log)"
+		fi
+	fi
+	if wanted userspace/rustfmt; then
+		log="$RUN_DIR/userspace-fmt.log"
+		if "$LUO_HARNESS/userspace.sh" fmt >"$log" 2>&1; then
+			record userspace/rustfmt pass
+		else
+			record userspace/rustfmt fail "$(grep -m 1 '^Diff in' "$log") (see $log)"
+		fi
+	fi
+	if wanted userspace/clippy; then
+		log="$RUN_DIR/userspace-clippy.log"
+		if "$LUO_HARNESS/userspace.sh" clippy >"$log" 2>&1; then
+			record userspace/clippy pass
+		else
+			record userspace/clippy fail "$(grep -m 1 -E '^(warning|error)' "$log") (see $log)"
+		fi
+	fi
+}
 
 # Run by itself: the checks alone, reported like the suite.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -75,5 +114,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	fi
 	"$LUO_HARNESS/integrate.sh" apply >/dev/null
 	check_lint
+	check_userspace
 	report
 fi

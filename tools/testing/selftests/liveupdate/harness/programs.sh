@@ -32,6 +32,26 @@ for t in "$LUO_TESTS"/tests/kexec/*.c "$LUO_TESTS"/tests/single/*.c; do
 	esac
 done
 
+# The user space (tools/liveupdate, userspace.sh): static binaries of luod,
+# luoctl and the luod tests' programs. A build failure fails those tests
+# (run_kexec finds no program) and userspace/build.
+US_TESTS=""
+for t in "$LUO_REPO"/tools/liveupdate/vmtests/src/bin/luod_*.rs; do
+	[ -e "$t" ] && US_TESTS="$US_TESTS $(basename "$t" .rs)"
+done
+OWN_KEXEC="$OWN_KEXEC$US_TESTS"
+US_BUILD_ERR=""
+if [ -n "$US_TESTS" ]; then
+	if us_dir=$("$LUO_HARNESS/userspace.sh" build 2>"$RUN_DIR/userspace-build.log"); then
+		for b in luod luoctl luo-guest $US_TESTS; do
+			cp "$us_dir/$b" "$BIN/$b"
+		done
+	else
+		US_BUILD_ERR="$(grep -m 1 -E '^(error|warning)' "$RUN_DIR/userspace-build.log" ||
+			tail -n 1 "$RUN_DIR/userspace-build.log") (see $RUN_DIR/userspace-build.log)"
+	fi
+fi
+
 # The test module NAME built for a variant's kernel (tests/modules/), once.
 declare -A MODULE_KO
 module_for() { # variant name: prints the .ko

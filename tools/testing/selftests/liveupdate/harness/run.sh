@@ -144,6 +144,10 @@ run_kexec() { # name test kernelA kernelB [variant]
 	local name=$1 t=$2 ka=$3 kb=$4 v=${5:-} d="$RUN_DIR/$1" rc problem out
 	local stages mod ko="" last k initrd extra impl=${1%%/*}
 	wanted "$name" || return 0
+	if [ ! -x "$BIN/$t" ]; then
+		record "$name" fail "no program $t: ${US_BUILD_ERR:-not built}"
+		return
+	fi
 	stages=$(hf "$t" stages "$v" "$impl")
 	stages=${stages:-2}
 	mod=$(hf "$t" module "$v")
@@ -154,8 +158,13 @@ run_kexec() { # name test kernelA kernelB [variant]
 	fi
 	# One initramfs for every stage: init writes it again (the files of
 	# /initrd.list) for the next kexec, so it does not grow with the stages.
-	printf '%s\n' /init /test_binary /kernel ${ko:+/$mod.ko} /initrd.list >"$d/initrd.list"
-	mkcpio "$d/initrd1" "/init:$BIN/init" "/test_binary:$BIN/$t" $ko \
+	local files=() f
+	for f in $(hf "$t" files "$v"); do
+		files+=("/$f:$BIN/$f")
+	done
+	printf '%s\n' /init /test_binary /kernel ${ko:+/$mod.ko} "${files[@]%%:*}" /initrd.list \
+		>"$d/initrd.list"
+	mkcpio "$d/initrd1" "/init:$BIN/init" "/test_binary:$BIN/$t" $ko "${files[@]}" \
 		"/kernel:$kb" "/initrd.list:$d/initrd.list"
 	extra="$(harness_cmdline "$t" "$v")"
 	[ "$stages" = 2 ] || extra="$extra luo_stages=$stages"
@@ -202,6 +211,7 @@ run_kexec() { # name test kernelA kernelB [variant]
 trap 'kill $(jobs -p) 2>/dev/null; wait; echo "# interrupted" >&2; exit 130' INT TERM
 check_uapi
 check_lint
+check_userspace
 bz() { echo "${KDIR[$1]}/arch/x86/boot/bzImage"; }
 prepare_versions
 # Test modules, built once per kernel before jobs use them.

@@ -42,7 +42,7 @@ make:make
 /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
 timeout:coreutils
 "
-RUST_PKGS="rustc-web rust-web-src rust-web-clippy rustfmt-web"
+RUST_PKGS="rustc-web rust-web-src rust-web-clippy rustfmt-web cargo-web"
 # QEMU: -icount sleep=off, kexec_file_load'ed kernels and two serial ports
 # are all older than this.
 QEMU_MIN=6.2

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hostile input to luod: malformed JSON, oversized messages, unknown
+//! messages and fields, unknown ids, descriptors nobody asked for, a held
+//! session that is no session, another uid's id, and the limits. Each gets an
+//! error reply with the expected errno, and nothing changes: the client
+//! table, luod's descriptors, and the session of a well-behaved client that
+//! then prepares normally.
+//!
+//! HARNESS: stages=1 impls=rust flb=no files="luod luoctl luo-guest"
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use luo_proto::{Conn, Reply, Request};
+use luo_vmtests::{check, fail, list, luoctl_ok, start_luod, Proc, SOCKET};
+use rustix::io::Errno;
+
+const OTHER_UID: u32 = 1000;
+
+/// Sends raw bytes (with `fd` attached if given) and reads one reply.
+fn raw(conn: &mut Conn, bytes: &[u8], fd: Option<std::os::fd::BorrowedFd<'_>>) -> Reply {
+    match fd {
+        Some(fd) => {
+            let msg: serde_json::Value = serde_json::from_slice(bytes).expect("test JSON");
+            conn.send(&msg, Some(fd)).expect("send");
+        }
+        None => {
+            let mut s = conn.stream();
+            s.write_all(bytes).expect("send");
+        }
+    }
+    conn.recv::<Reply, _>(Reply::carries_fd)
+        .unwrap_or_else(|e| fail(format_args!("no reply: {e}")))
+        .0
+}
+
+/// Expects an error reply with `errno`.
+fn expect_err(what: &str, reply: Reply, errno: Errno) {
+    match reply {
+        Reply::Error { errno: e, error } if e == errno.raw_os_error() => {
+            println!("ok: {what}: {error}");
+        }
+        other => fail(format_args!(
+            "{what}: expected errno {}, got {other:?}",
+            errno.raw_os_error()
+        )),
+    }
+}
+
+fn req(conn: &mut Conn, r: &Request) -> Reply {
+    luo_proto::call(conn, r)
+        .unwrap_or_else(|e| fail(format_args!("{r:?}: {e}")))
+        .0
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The part run as another uid, in a child: every request about root's
+/// client is refused, and the per-uid limit holds.
+fn as_other_user() {
+    let mut c = Conn::connect(SOCKET)
+        .unwrap_or_else(|e| fail(format_args!("uid {OTHER_UID} cannot connect: {e}")));
+    let vm1 = || "vm1".to_owned();
+    expect_err(
+        "SUBSCRIBE of another uid's id",
+        req(
+            &mut c,
+            &Request::Subscribe {
+                id: vm1(),
+                held: false,
+            },
+        ),
+        Errno::PERM,
+    );
+    expect_err(
+        "READY of another uid's id",
+        req(&mut c, &Request::Ready { id: vm1() }),
+        Errno::PERM,
+    );
+    expect_err(
+        "UNSUBSCRIBE of another uid's id",
+        req(&mut c, &Request::Unsubscribe { id: vm1() }),
+        Errno::PERM,
+    );
+    expect_err(
+        "CLAIM naming uid 0",
+        req(
+            &mut c,
+            &Request::Claim {
+                id: vm1(),
+                uid: Some(0),
+            },
+        ),
+        Errno::PERM,
+    );
+    expect_err(
+        "PREPARE by a user",
+        req(&mut c, &Request::Prepare { timeout_ms: 1 }),
+        Errno::PERM,
+    );
+    match req(&mut c, &Request::List) {
+        Reply::List { clients } if clients.is_empty() => {
+            println!("ok: a user sees none of root's clients")
+        }
+        other => fail(format_args!("LIST as a user: {other:?}")),
+    }
+    for id in ["u1", "u2"] {
+        check(
+            req(
+                &mut c,
+                &Request::Subscribe {
+                    id: id.into(),
+                    held: false,
+                },
+            ) == Reply::Ok,
+            "a user's SUBSCRIBE",
+        );
+    }
+    expect_err(
+        "a third client of one uid",
+        req(
+            &mut c,
+            &Request::Subscribe {
+                id: "u3".into(),
+                held: false,
+            },
+        ),
+        Errno::MFILE,
+    );
+    check(
+        req(&mut c, &Request::Unsubscribe { id: "u1".into() }) == Reply::Ok,
+        "UNSUBSCRIBE",
+    );
+    check(
+        req(&mut c, &Request::Unsubscribe { id: "u2".into() }) == Reply::Ok,
+        "UNSUBSCRIBE",
+    );
+    println!("AS-USER PASSED");
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "as-user") {
+        as_other_user();
+        return;
+    }
+    let luod = start_luod(&[
+        "--group",
+        &OTHER_UID.to_string(),
+        "--max-per-uid",
+        "2",
+        "--max-clients",
+        "4",
+    ]);
+    let pid = luod.child.id();
+    let mut guest = Proc::spawn(
+        "guest",
+        Command::new("/luo-guest").args(["start", "vm1", "4"]),
+    );
+    guest.wait_for("GUEST vm1: subscribed", 120);
+    let before = list();
+    let fds_before = open_fds(pid);
+    let mut c = Conn::connect(SOCKET).expect("connect");
+
+    expect_err(
+        "malformed JSON",
+        raw(&mut c, b"{\"msg\": \"SUBSCRIBE\", \"id\":\n", None),
+        Errno::INVAL,
+    );
+    expect_err(
+        "not an object",
+        raw(&mut c, b"[1,2,3]\n", None),
+        Errno::INVAL,
+    );
+    expect_err(
+        "binary junk",
+        raw(&mut c, b"\xff\xfe\x00\x01\n", None),
+        Errno::INVAL,
+    );
+    let mut big = b"{\"msg\":\"SUBSCRIBE\",\"id\":\"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 64 * 1024));
+    big.extend(b"\"}\n");
+    expect_err("a 64 KiB message", raw(&mut c, &big, None), Errno::MSGSIZE);
+    expect_err(
+        "an unknown message",
+        raw(&mut c, b"{\"msg\":\"REBOOT\"}\n", None),
+        Errno::INVAL,
+    );
+    expect_err(
+        "an unknown field",
+        raw(&mut c, b"{\"msg\":\"LIST\",\"all\":true}\n", None),
+        Errno::INVAL,
+    );
+    expect_err(
+        "a wrong type",
+        raw(&mut c, b"{\"msg\":\"READY\",\"id\":7}\n", None),
+        Errno::INVAL,
+    );
+    expect_err(
+        "an invalid id",
+        req(
+            &mut c,
+            &Request::Subscribe {
+                id: "../etc".into(),
+                held: false,
+            },
+        ),
+        Errno::INVAL,
+    );
+    expect_err(
+        "an id too long",
+        req(
+            &mut c,
+            &Request::Subscribe {
+                id: "x".repeat(41),
+                held: false,
+            },
+        ),
+        Errno::INVAL,
+    );
+    expect_err(
+        "READY of an unknown id",
+        req(
+            &mut c,
+            &Request::Ready {
+                id: "nobody".into(),
+            },
+        ),
+        Errno::NOENT,
+    );
+    expect_err(
+        "UNSUBSCRIBE of an unknown id",
+        req(
+            &mut c,
+            &Request::Unsubscribe {
+                id: "nobody".into(),
+            },
+        ),
+        Errno::NOENT,
+    );
+    expect_err(
+        "CLAIM of an unknown id",
+        req(
+            &mut c,
+            &Request::Claim {
+                id: "nobody".into(),
+                uid: None,
+            },
+        ),
+        Errno::NOENT,
+    );
+    expect_err(
+        "READY before START_PRESERVATION",
+        req(&mut c, &Request::Ready { id: "vm1".into() }),
+        Errno::INVAL,
+    );
+    expect_err(
+        "a held session without its fd",
+        raw(
+            &mut c,
+            b"{\"msg\":\"SUBSCRIBE\",\"id\":\"x1\",\"held\":true}\n",
+            None,
+        ),
+        Errno::BADF,
+    );
+    let memfd =
+        rustix::fs::memfd_create("not-a-session", rustix::fs::MemfdFlags::CLOEXEC).expect("memfd");
+    let r = raw(
+        &mut c,
+        br#"{"msg":"SUBSCRIBE","id":"x1","held":true}"#,
+        Some(memfd.as_fd()),
+    );
+    check(
+        matches!(r, Reply::Error { .. }),
+        format_args!("a memfd adopted as a session: {r:?}"),
+    );
+    println!("ok: a memfd is no session: {r:?}");
+    // Descriptors nobody asked for are closed, not kept.
+    for _ in 0..50 {
+        check(
+            raw(&mut c, br#"{"msg":"STATUS"}"#, Some(memfd.as_fd())) != Reply::Ok,
+            "STATUS",
+        );
+    }
+    // The connection still works after all that.
+    check(
+        matches!(req(&mut c, &Request::Status), Reply::Status(_)),
+        "STATUS after bad input",
+    );
+
+    // Another uid, through the socket's group.
+    let st = Command::new("/test_binary")
+        .arg("as-user")
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .status()
+        .expect("spawn");
+    check(
+        st.success(),
+        format_args!("the part as uid {OTHER_UID} failed: {st}"),
+    );
+
+    // A client that hangs up mid-message leaves nothing behind.
+    {
+        let mut s = UnixStream::connect(SOCKET).expect("connect");
+        s.write_all(b"{\"msg\":\"SUBSCRIBE\",\"id\":\"half")
+            .expect("write");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let after = list();
+    check(
+        after == before,
+        format_args!("the client table changed: {before:?} -> {after:?}"),
+    );
+    drop(c);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let fds_after = open_fds(pid);
+    check(
+        fds_after <= fds_before,
+        format_args!("luod holds {fds_after} fds, {fds_before} before"),
+    );
+    println!("ok: the table is unchanged and luod holds {fds_after} fds ({fds_before} before)");
+
+    // And the well-behaved client still goes through a preparation.
+    luoctl_ok(&["prepare", "--timeout", "60"]);
+    guest.wait_for("GUEST vm1: ready", 30);
+    println!("TEST PASSED");
+}
