@@ -335,7 +335,7 @@ fn main() {
             ));
         }
         Cmd::List { json } => {
-            let Reply::List { clients } = request(&args.socket, Request::List) else {
+            let Reply::List { clients } = request(&args.socket, Request::List {}) else {
                 fail("unexpected reply to LIST");
             };
             if json {
@@ -354,7 +354,7 @@ fn main() {
             }
         }
         Cmd::Status { json } => {
-            let Reply::Status(s) = request(&args.socket, Request::Status) else {
+            let Reply::Status(s) = request(&args.socket, Request::Status {}) else {
                 fail("unexpected reply to STATUS");
             };
             if json {

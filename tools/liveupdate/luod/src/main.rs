@@ -166,8 +166,8 @@ impl Daemon {
                 Ok((reply, fd)) => (reply, Some(fd)),
                 Err(e) => (e, None),
             },
-            Request::List => (self.list(uid), None),
-            Request::Status => (self.status(), None),
+            Request::List {} => (self.list(uid), None),
+            Request::Status {} => (self.status(), None),
             Request::Prepare { timeout_ms } => (self.prepare(timeout_ms, uid, peer), None),
         }
     }

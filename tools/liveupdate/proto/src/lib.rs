@@ -92,10 +92,11 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         uid: Option<u32>,
     },
-    /// The clients luod knows, and their state.
-    List,
+    /// The clients luod knows, and their state. (Messages without fields
+    /// are struct variants: serde refuses unknown fields only there.)
+    List {},
     /// luod's state.
-    Status,
+    Status {},
     /// Root only: start preservation, wait up to `timeout_ms` for every
     /// subscriber's READY, and store luod's table in its own session.
     Prepare { timeout_ms: u64 },
@@ -475,6 +476,8 @@ mod tests {
             r#"{"id":"a"}"#,
             r#"["SUBSCRIBE"]"#,
             r#"{"msg":"CLAIM","id":7}"#,
+            r#"{"msg":"LIST","all":true}"#,
+            r#"{"msg":"STATUS","x":null}"#,
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }
@@ -515,9 +518,9 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         let (a, mut b) = (Conn::new(a), Conn::new(b));
         let memfd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
-        a.send(&Request::List, Some(memfd.as_fd())).unwrap();
+        a.send(&Request::List {}, Some(memfd.as_fd())).unwrap();
         let (r, fd) = b.recv::<Request, _>(Request::carries_fd).unwrap();
-        assert_eq!((r, fd.is_none()), (Request::List, true));
+        assert_eq!((r, fd.is_none()), (Request::List {}, true));
         assert!(b.fds.is_empty());
         let held = Request::Subscribe {
             id: "a".into(),
@@ -546,7 +549,7 @@ mod tests {
         ));
         assert_eq!(
             b.recv::<Request, _>(Request::carries_fd).unwrap().0,
-            Request::List
+            Request::List {}
         );
         let mut a = writer.join().unwrap();
         a.write_all(b"{\"msg\":\"LIST\"} junk\n").unwrap();

@@ -106,7 +106,7 @@ fn as_other_user() {
         req(&mut c, &Request::Prepare { timeout_ms: 1 }),
         Errno::PERM,
     );
-    match req(&mut c, &Request::List) {
+    match req(&mut c, &Request::List {}) {
         Reply::List { clients } if clients.is_empty() => {
             println!("ok: a user sees none of root's clients")
         }
@@ -291,7 +291,7 @@ fn main() {
     }
     // The connection still works after all that.
     check(
-        matches!(req(&mut c, &Request::Status), Reply::Status(_)),
+        matches!(req(&mut c, &Request::Status {}), Reply::Status(_)),
         "STATUS after bad input",
     );
 

@@ -168,9 +168,10 @@ run_kexec() { # name test kernelA kernelB [variant]
 		"/kernel:$kb" "/initrd.list:$d/initrd.list"
 	extra="$(harness_cmdline "$t" "$v")"
 	[ "$stages" = 2 ] || extra="$extra luo_stages=$stages"
-	# A boot that goes quiet for one stage's time is stuck.
+	# A boot that goes quiet for one stage's time is stuck (a one-stage
+	# test has one stage's time).
 	boot "$d" "$ka" "$d/initrd1" "luo_harness=kexec $extra $(cmdline_for "$impl")" \
-		"$(( $(timeout_for "$impl") * (stages - 1) ))" "$(timeout_for "$impl")"
+		"$(( $(timeout_for "$impl") * (stages > 1 ? stages - 1 : 1) ))" "$(timeout_for "$impl")"
 	rc=$?
 	problem=$(boot_problem "$d" "$rc" "$t")
 	out=$(tr -d '\r' <"$d/output.log")
