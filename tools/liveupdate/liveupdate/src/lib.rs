@@ -119,7 +119,7 @@ impl TryFrom<&str> for SessionName {
 /// The open `/dev/liveupdate`.
 #[derive(Debug)]
 pub struct Device {
-    fd: OwnedFd,
+    fd: sys::DeviceFd,
 }
 
 impl Device {
@@ -128,10 +128,12 @@ impl Device {
         Self::open_path(DEVICE_PATH)
     }
 
-    /// Opens the device at `path`.
+    /// Opens the device at `path`: `ENOTTY` if it is not the LUO's.
     pub fn open_path(path: impl AsRef<Path>) -> io::Result<Self> {
         let fd = rustix::fs::open(path.as_ref(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-        Ok(Self { fd })
+        Ok(Self {
+            fd: sys::DeviceFd::new(fd)?,
+        })
     }
 
     /// Creates an outgoing session, preserved at the next
@@ -140,9 +142,9 @@ impl Device {
     pub fn create_session(&self, name: &str) -> io::Result<Session> {
         let name = SessionName::new(name)?;
         let mut arg = sys::SessionArg::new(name.as_str().as_bytes());
-        sys::create_session(self.fd.as_fd(), &mut arg)?;
+        sys::create_session(&self.fd, &mut arg)?;
         Ok(Session {
-            fd: sys::take_fd(arg.fd)?,
+            fd: sys::session_of(&arg)?,
         })
     }
 
@@ -151,9 +153,9 @@ impl Device {
     pub fn retrieve_session(&self, name: &str) -> io::Result<Session> {
         let name = SessionName::new(name)?;
         let mut arg = sys::SessionArg::new(name.as_str().as_bytes());
-        sys::retrieve_session(self.fd.as_fd(), &mut arg)?;
+        sys::retrieve_session(&self.fd, &mut arg)?;
         Ok(Session {
-            fd: sys::take_fd(arg.fd)?,
+            fd: sys::session_of(&arg)?,
         })
     }
 }
@@ -169,15 +171,16 @@ impl AsFd for Device {
 /// hands session descriptors to its clients) through [`Session::from_fd`].
 #[derive(Debug)]
 pub struct Session {
-    fd: OwnedFd,
+    fd: sys::SessionFd,
 }
 
 impl Session {
-    /// Takes a descriptor that is said to be a session. Nothing is checked
-    /// here: an ioctl on another kind of file fails with `ENOTTY` or
-    /// `EINVAL`. [`Session::name`] checks it is one.
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        Self { fd }
+    /// Takes a descriptor that is said to be a session (received from
+    /// luod, inherited): `ENOTTY` if it is another kind of file.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
+        Ok(Self {
+            fd: sys::SessionFd::new(fd)?,
+        })
     }
 
     /// Preserves `file` under `token` (any `u64`, unique in this session).
@@ -185,13 +188,13 @@ impl Session {
     /// this kind of file.
     pub fn preserve(&self, file: BorrowedFd<'_>, token: u64) -> io::Result<()> {
         let mut arg = sys::FdArg::new(file.as_raw_fd(), token);
-        sys::preserve_fd(self.fd.as_fd(), &mut arg)
+        sys::preserve_fd(&self.fd, &mut arg)
     }
 
     /// Retrieves the file preserved under `token` in the previous kernel.
     pub fn retrieve(&self, token: u64) -> io::Result<OwnedFd> {
         let mut arg = sys::FdArg::new(-1, token);
-        sys::retrieve_fd(self.fd.as_fd(), &mut arg)?;
+        sys::retrieve_fd(&self.fd, &mut arg)?;
         sys::take_fd(arg.fd)
     }
 
@@ -199,19 +202,19 @@ impl Session {
     /// previous kernel's state of it may go. `EBUSY` if a file was not
     /// retrieved.
     pub fn finish(&self) -> io::Result<()> {
-        sys::finish(self.fd.as_fd(), &mut sys::FinishArg::default())
+        sys::finish(&self.fd, &mut sys::FinishArg::default())
     }
 
     /// The session's name.
     pub fn name(&self) -> io::Result<SessionName> {
         let mut arg = sys::GetNameArg::default();
-        sys::get_name(self.fd.as_fd(), &mut arg)?;
+        sys::get_name(&self.fd, &mut arg)?;
         SessionName::from_kernel(&arg.name)
     }
 
     /// Gives up ownership of the descriptor.
     pub fn into_fd(self) -> OwnedFd {
-        self.fd
+        self.fd.into_fd()
     }
 }
 
@@ -223,7 +226,7 @@ impl AsFd for Session {
 
 impl From<Session> for OwnedFd {
     fn from(session: Session) -> Self {
-        session.fd
+        session.fd.into_fd()
     }
 }
 
@@ -256,12 +259,12 @@ mod tests {
     }
 
     #[test]
-    fn a_session_of_another_file_fails_with_its_errno() {
+    fn another_file_is_not_taken_for_a_session() {
         let memfd = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
-        let s = Session::from_fd(memfd);
-        assert!(s.finish().is_err());
-        assert!(s.name().is_err());
-        assert!(s.retrieve(1).is_err());
+        let e = Session::from_fd(memfd).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(Errno::NOTTY.raw_os_error()));
+        let e = Device::open_path("/dev/null").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(Errno::NOTTY.raw_os_error()));
     }
 
     #[test]

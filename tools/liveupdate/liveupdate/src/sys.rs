@@ -8,14 +8,20 @@
 //! zero. The constructors here write `size` and zero everything else, so a
 //! caller sets only the fields it means.
 //!
+//! The ioctls take a [`DeviceFd`] or a [`SessionFd`], never a bare
+//! descriptor: their numbers (`_IO(0xBA, n)`) carry no size, and another
+//! driver could read or write more than the argument under the same number.
+//! Both types check, when they are made from a descriptor of unknown origin,
+//! that it is the LUO's device or one of its session files.
+//!
 //! This module holds all of the crate's `unsafe`: the ioctl calls and the
 //! taking of the descriptors they return.
 
 use std::io;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use rustix::fs::FileType;
 use rustix::io::Errno;
-
 use rustix::ioctl::{ioctl, opcode, Opcode, Updater};
 
 /// The ioctl type of `/dev/liveupdate` and of session files.
@@ -51,7 +57,7 @@ pub struct SessionArg {
 
 /// `struct liveupdate_session_preserve_fd` and
 /// `struct liveupdate_session_retrieve_fd` (the same layout).
-#[repr(C)]
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FdArg {
     /// Size of this struct.
@@ -84,8 +90,8 @@ pub struct GetNameArg {
     pub name: [u8; SESSION_NAME_LENGTH],
 }
 
-// The layouts of the uAPI header (x86_64 and every other 64-bit target; the
-// `__aligned_u64` token aligns `FdArg` to 8 on 32-bit targets too).
+// The layouts of the uAPI header: `FdArg`'s `__aligned_u64` token aligns it
+// to 8 on every target (`repr(align(8))` where `u64` is 4-aligned).
 const _: () = {
     assert!(core::mem::size_of::<SessionArg>() == 72);
     assert!(core::mem::size_of::<FdArg>() == 16);
@@ -144,18 +150,96 @@ impl Default for GetNameArg {
     }
 }
 
+/// The sysfs file that gives the LUO device's number, `MAJOR:MINOR`.
+const DEVICE_NUMBER: &str = "/sys/class/misc/liveupdate/dev";
+/// How a session file reads in `/proc/self/fd` (C and Rust LUO alike).
+const SESSION_LINK: &str = "anon_inode:[luo_session] ";
+
+/// An open `/dev/liveupdate`.
+///
+/// # Invariants
+///
+/// The descriptor is the LUO's misc device: a character device with the
+/// number of [`DEVICE_NUMBER`].
+#[derive(Debug)]
+pub struct DeviceFd(OwnedFd);
+
+impl DeviceFd {
+    /// Checks that `fd` is the LUO's device: `ENOTTY` if it is another file
+    /// (or sysfs cannot tell).
+    pub fn new(fd: OwnedFd) -> io::Result<Self> {
+        let st = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice {
+            return Err(Errno::NOTTY.into());
+        }
+        let want = std::fs::read_to_string(DEVICE_NUMBER).map_err(|_| Errno::NOTTY)?;
+        let got = format!(
+            "{}:{}",
+            rustix::fs::major(st.st_rdev),
+            rustix::fs::minor(st.st_rdev)
+        );
+        if want.trim() != got {
+            return Err(Errno::NOTTY.into());
+        }
+        // INVARIANT: a character device with the LUO's number.
+        Ok(Self(fd))
+    }
+}
+
+impl AsFd for DeviceFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// A LUO session file.
+///
+/// # Invariants
+///
+/// The descriptor is a session file of the LUO: returned by its
+/// CREATE_SESSION or RETRIEVE_SESSION, or checked by [`SessionFd::new`].
+#[derive(Debug)]
+pub struct SessionFd(OwnedFd);
+
+impl SessionFd {
+    /// Checks that `fd` is a LUO session (by its anonymous inode's name):
+    /// `ENOTTY` if it is another file (or `/proc` cannot tell).
+    pub fn new(fd: OwnedFd) -> io::Result<Self> {
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map_err(|_| Errno::NOTTY)?;
+        if !link.to_string_lossy().starts_with(SESSION_LINK) {
+            return Err(Errno::NOTTY.into());
+        }
+        // INVARIANT: an anonymous inode of the LUO's session type.
+        Ok(Self(fd))
+    }
+
+    /// Gives up the descriptor.
+    pub fn into_fd(self) -> OwnedFd {
+        self.0
+    }
+}
+
+impl AsFd for SessionFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 macro_rules! updater_ioctl {
-    ($(#[$doc:meta])* $name:ident, $opcode:expr, $arg:ty) => {
+    ($(#[$doc:meta])* $name:ident, $file:ty, $opcode:expr, $arg:ty) => {
         $(#[$doc])*
-        pub fn $name(fd: BorrowedFd<'_>, arg: &mut $arg) -> io::Result<()> {
+        pub fn $name(file: &$file, arg: &mut $arg) -> io::Result<()> {
             // SAFETY: the opcode is the uAPI's for this command, and `$arg` is
             // the `#[repr(C)]` struct of the uAPI header that the command
             // reads and writes (layout checked above); it is borrowed mutably
             // for the whole call.
             let updater = unsafe { Updater::<{ $opcode }, $arg>::new(arg) };
-            // SAFETY: `updater` describes a valid ioctl (above); the kernel
-            // reads and writes at most `arg.size` bytes of it.
-            unsafe { ioctl(fd, updater) }.map_err(io::Error::from)
+            // SAFETY: `file` is the LUO's device or one of its sessions (the
+            // type's invariant), whose ioctls read and write at most
+            // `size_of::<$arg>()` bytes of `arg` for this command: the size
+            // the argument states.
+            unsafe { ioctl(file.as_fd(), updater) }.map_err(io::Error::from)
         }
     };
 }
@@ -163,43 +247,57 @@ macro_rules! updater_ioctl {
 updater_ioctl!(
     /// `LIVEUPDATE_IOCTL_CREATE_SESSION` on `/dev/liveupdate`.
     create_session,
+    DeviceFd,
     IOCTL_CREATE_SESSION,
     SessionArg
 );
 updater_ioctl!(
     /// `LIVEUPDATE_IOCTL_RETRIEVE_SESSION` on `/dev/liveupdate`.
     retrieve_session,
+    DeviceFd,
     IOCTL_RETRIEVE_SESSION,
     SessionArg
 );
 updater_ioctl!(
     /// `LIVEUPDATE_SESSION_PRESERVE_FD` on a session.
     preserve_fd,
+    SessionFd,
     SESSION_PRESERVE_FD,
     FdArg
 );
 updater_ioctl!(
     /// `LIVEUPDATE_SESSION_RETRIEVE_FD` on a session.
     retrieve_fd,
+    SessionFd,
     SESSION_RETRIEVE_FD,
     FdArg
 );
 updater_ioctl!(
     /// `LIVEUPDATE_SESSION_FINISH` on a session.
     finish,
+    SessionFd,
     SESSION_FINISH,
     FinishArg
 );
 updater_ioctl!(
     /// `LIVEUPDATE_SESSION_GET_NAME` on a session.
     get_name,
+    SessionFd,
     SESSION_GET_NAME,
     GetNameArg
 );
 
+/// The session CREATE_SESSION or RETRIEVE_SESSION returned in `arg.fd`:
+/// only right after such a call succeeded with this `arg`.
+pub(crate) fn session_of(arg: &SessionArg) -> io::Result<SessionFd> {
+    // INVARIANT: the LUO returned this descriptor for a session.
+    Ok(SessionFd(take_fd(arg.fd)?))
+}
+
 /// Takes ownership of the descriptor a successful ioctl wrote into its
 /// argument.
-pub fn take_fd(fd: i32) -> io::Result<OwnedFd> {
+/// Only for the `fd` of an argument of a call that just succeeded.
+pub(crate) fn take_fd(fd: i32) -> io::Result<OwnedFd> {
     if fd < 0 {
         return Err(Errno::BADF.into());
     }
@@ -254,13 +352,24 @@ mod tests {
     }
 
     #[test]
-    fn an_ioctl_on_another_file_is_an_errno() {
-        let memfd = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
-        use std::os::fd::AsFd;
-        let err = finish(memfd.as_fd(), &mut FinishArg::default()).unwrap_err();
-        assert_eq!(
-            err.raw_os_error(),
-            Some(rustix::io::Errno::NOTTY.raw_os_error())
-        );
+    fn another_file_is_no_session_and_no_device() {
+        let memfd = || rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let e = SessionFd::new(memfd()).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(Errno::NOTTY.raw_os_error()));
+        let e = DeviceFd::new(memfd()).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(Errno::NOTTY.raw_os_error()));
+        // A character device of another number (or any, without the LUO).
+        let null = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        assert!(DeviceFd::new(null).is_err());
+    }
+
+    #[test]
+    fn fd_args_are_8_aligned_like_aligned_u64() {
+        assert_eq!(core::mem::align_of::<FdArg>(), 8);
     }
 }

@@ -6,7 +6,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -388,10 +388,13 @@ fn main() {
             let _ = io::stdin().read_to_end(&mut Vec::new());
         }
         Cmd::Preserve { session_fd, files } => {
-            let session = Session::from_fd(inherited(session_fd));
+            let session = ctx(
+                Session::from_fd(inherited(session_fd)),
+                format_args!("fd {session_fd}"),
+            );
             preserve_files(&session, &files);
-            // The inherited descriptor stays open for the parent.
-            std::mem::forget(session);
+            // The inherited descriptor stays open: it is the caller's.
+            let _ = session.into_fd().into_raw_fd();
         }
         Cmd::Retrieve {
             name,
@@ -430,9 +433,12 @@ fn main() {
             println!("finished {name}");
         }
         Cmd::Name { session_fd } => {
-            let session = Session::from_fd(inherited(session_fd));
+            let session = ctx(
+                Session::from_fd(inherited(session_fd)),
+                format_args!("fd {session_fd}"),
+            );
             println!("{}", ctx(session.name(), "GET_NAME"));
-            std::mem::forget(session);
+            let _ = session.into_fd().into_raw_fd();
         }
     }
 }

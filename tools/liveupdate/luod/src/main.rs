@@ -3,17 +3,19 @@
 //! luod: the owner of `/dev/liveupdate`. It hands one LUO session to each
 //! subscribed client over a Unix socket, collects their READY, keeps its own
 //! client table in a session of its own, and gives each client its session
-//! back after the kexec. The protocol is luo-proto's (Documentation/
-//! liveupdate-rust.rst, "luod's protocol").
+//! back after the kexec. The protocol is luo-proto's
+//! (Documentation/liveupdate-luod.rst).
 //!
-//! Threads: one accepts, one per connection. All state is in one
-//! `Mutex<State>`; the PREPARE thread waits on a `Condvar` for READYs. No
-//! lock is held across a blocking read, and every write to a client has a
-//! timeout, so one stuck client cannot stop luod.
+//! Threads: one accepts, one per connection (counted against the limits
+//! before it is made). All state is in one `Mutex<State>`; a PREPARE holds
+//! `Daemon::preparing` (taken before the state's lock) and waits on a
+//! `Condvar` for READYs. No lock is held across a read or a write to a
+//! client, and every write has a timeout, so one stuck client cannot stop
+//! luod.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -49,6 +51,12 @@ struct Args {
     /// The most clients one uid may subscribe.
     #[arg(long, default_value_t = 16)]
     max_per_uid: usize,
+    /// The most connections open at once.
+    #[arg(long, default_value_t = 128)]
+    max_connections: usize,
+    /// The most connections of one uid open at once.
+    #[arg(long, default_value_t = 32)]
+    max_connections_per_uid: usize,
     /// The longest PREPARE wait a request may ask for, in seconds.
     #[arg(long, default_value_t = 600)]
     max_timeout: u64,
@@ -99,15 +107,23 @@ struct Peer {
 }
 
 impl Peer {
-    fn send(&self, msg: &Reply, fd: Option<std::os::fd::BorrowedFd<'_>>) -> io::Result<()> {
+    /// Sends `msg`. A failed or timed-out send may have left half a line:
+    /// the connection is then shut down, and its reader cleans up.
+    fn send(&self, msg: &Reply, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
         let stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        luo_proto::send_on(&stream, msg, fd)
+        let r = luo_proto::send_on(&stream, msg, fd);
+        if r.is_err() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        r
     }
 }
 
+/// A client is its uid and its id: each uid names its clients on its own.
+type Key = (u32, String);
+
 /// A client subscribed to the next live update.
 struct Client {
-    uid: u32,
     state: ClientState,
     /// The session luod created for it (kept open until the kexec).
     session: Option<Session>,
@@ -116,14 +132,16 @@ struct Client {
 
 /// A session of the previous kernel, waiting for its client's CLAIM.
 struct Incoming {
-    uid: u32,
     session: String,
+    /// Retrieved for a CLAIM whose reply did not reach the client: kept, or
+    /// the kernel would drop it with its files, for the next CLAIM.
+    retrieved: Option<Session>,
 }
 
 struct State {
     device: Device,
-    clients: BTreeMap<String, Client>,
-    incoming: BTreeMap<String, Incoming>,
+    clients: BTreeMap<Key, Client>,
+    incoming: BTreeMap<Key, Incoming>,
     /// luod's own session, holding the table of the last PREPARE.
     own: Option<Session>,
     prepared: bool,
@@ -134,14 +152,73 @@ struct Daemon {
     args: Args,
     state: Mutex<State>,
     ready: Condvar,
+    /// One PREPARE at a time (taken before `state`).
+    preparing: Mutex<()>,
+    /// Open connections per uid (their sum is the total).
+    connections: Mutex<BTreeMap<u32, usize>>,
+}
+
+/// A connection counted in [`Daemon::connections`] until dropped.
+struct ConnSlot {
+    daemon: Arc<Daemon>,
+    uid: u32,
+}
+
+impl ConnSlot {
+    /// Counts a connection of `uid`, or says which limit it would pass.
+    /// Root is never refused: luoctl must always get through.
+    fn take(daemon: &Arc<Daemon>, uid: u32) -> Result<Self, String> {
+        let mut conns = daemon.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = conns.values().sum();
+        let mine = conns.get(&uid).copied().unwrap_or(0);
+        if uid != 0 && total >= daemon.args.max_connections {
+            return Err(format!("luod has its {total} connections"));
+        }
+        if uid != 0 && mine >= daemon.args.max_connections_per_uid {
+            return Err(format!("uid {uid} has its {mine} connections"));
+        }
+        *conns.entry(uid).or_insert(0) += 1;
+        Ok(Self {
+            daemon: daemon.clone(),
+            uid,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut conns = self
+            .daemon
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = conns.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                conns.remove(&self.uid);
+            }
+        }
+    }
 }
 
 fn log(msg: std::fmt::Arguments<'_>) {
-    eprintln!("luod: {msg}");
+    // A closed stderr is no reason to stop.
+    let _ = writeln!(io::stderr(), "luod: {msg}");
 }
 
 macro_rules! log {
     ($($t:tt)*) => { log(format_args!($($t)*)) };
+}
+
+fn errno_of(e: &io::Error) -> Errno {
+    Errno::from_io_error(e).unwrap_or(Errno::IO)
+}
+
+/// What to do once a reply was sent.
+enum After {
+    Nothing,
+    /// The client has its session: forget the incoming entry.
+    Claimed(Key),
 }
 
 impl Daemon {
@@ -149,27 +226,30 @@ impl Daemon {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Handles one request of `uid` on `peer`; the reply and the descriptor
-    /// it carries.
+    /// Handles one request of `uid` on `peer`: the reply, the descriptor it
+    /// carries and what to do once it was sent.
     fn handle(
         &self,
         req: Request,
         fd: Option<OwnedFd>,
         uid: u32,
         peer: &Arc<Peer>,
-    ) -> (Reply, Option<OwnedFd>) {
-        match req {
-            Request::Subscribe { id, held } => (self.subscribe(&id, held, fd, uid, peer), None),
-            Request::Unsubscribe { id } => (self.unsubscribe(&id, uid), None),
-            Request::Ready { id } => (self.ready(&id, uid), None),
-            Request::Claim { id, uid: target } => match self.claim(&id, uid, target) {
-                Ok((reply, fd)) => (reply, Some(fd)),
-                Err(e) => (e, None),
-            },
-            Request::List {} => (self.list(uid), None),
-            Request::Status {} => (self.status(), None),
-            Request::Prepare { timeout_ms } => (self.prepare(timeout_ms, uid, peer), None),
-        }
+    ) -> (Reply, Option<OwnedFd>, After) {
+        let reply = match req {
+            Request::Subscribe { id, held } => self.subscribe(&id, held, fd, uid, peer),
+            Request::Unsubscribe { id } => self.unsubscribe(&id, uid),
+            Request::Ready { id } => self.ready(&id, uid),
+            Request::Claim { id, uid: target } => {
+                return match self.claim(&id, uid, target) {
+                    Ok((reply, fd, key)) => (reply, Some(fd), After::Claimed(key)),
+                    Err(e) => (e, None, After::Nothing),
+                }
+            }
+            Request::List {} => self.list(uid),
+            Request::Status {} => self.status(),
+            Request::Prepare { timeout_ms } => self.prepare(timeout_ms, uid, peer),
+        };
+        (reply, None, After::Nothing)
     }
 
     fn subscribe(
@@ -183,40 +263,34 @@ impl Daemon {
         if check_id(id).is_err() {
             return Reply::error(
                 Errno::INVAL,
-                format!("invalid id {id:?}: 1 to 40 of [A-Za-z0-9._-]"),
+                format!(
+                    "invalid id {:?}: 1 to 40 of [A-Za-z0-9._-]",
+                    id.escape_debug().to_string()
+                ),
             );
         }
-        let mut st = self.lock();
-        if let Some(inc) = st.incoming.get(id) {
-            if inc.uid != uid {
-                return Reply::error(Errno::PERM, format!("id {id} belongs to another uid"));
-            }
-        }
+        let name = session_name(uid, id);
         let held = match (held, fd) {
-            (true, Some(fd)) => {
-                let session = Session::from_fd(fd);
-                match session.name() {
-                    Ok(n) if n.as_str() == session_name(uid, id) => Some(session),
-                    Ok(n) => {
-                        return Reply::error(
-                            Errno::INVAL,
-                            format!("the attached session is {n}, not {id}'s"),
-                        )
-                    }
-                    Err(e) => {
-                        return Reply::error(
-                            Errno::from_io_error(&e).unwrap_or(Errno::INVAL),
-                            format!("the attached descriptor is not a session: {e}"),
-                        )
-                    }
+            (true, Some(fd)) => match Session::from_fd(fd).and_then(|s| Ok((s.name()?, s))) {
+                Ok((n, s)) if n.as_str() == name => Some(s),
+                Ok((n, _)) => {
+                    return Reply::error(
+                        Errno::INVAL,
+                        format!("the attached session is {n}, not {name}"),
+                    )
                 }
-            }
+                Err(e) => {
+                    return Reply::error(
+                        errno_of(&e),
+                        format!("the attached descriptor is not a session: {e}"),
+                    )
+                }
+            },
             _ => None,
         };
-        if let Some(c) = st.clients.get_mut(id) {
-            if c.uid != uid {
-                return Reply::error(Errno::PERM, format!("id {id} belongs to another uid"));
-            }
+        let key = (uid, id.to_owned());
+        let mut st = self.lock();
+        if let Some(c) = st.clients.get_mut(&key) {
             // The same client again, on a new connection.
             c.peer = Some(peer.clone());
             if let Some(s) = held {
@@ -233,7 +307,7 @@ impl Daemon {
                 format!("luod has its {} clients", self.args.max_clients),
             );
         }
-        if st.clients.values().filter(|c| c.uid == uid).count() >= self.args.max_per_uid {
+        if st.clients.keys().filter(|(u, _)| *u == uid).count() >= self.args.max_per_uid {
             return Reply::error(
                 Errno::MFILE,
                 format!("uid {uid} has its {} clients", self.args.max_per_uid),
@@ -253,47 +327,41 @@ impl Daemon {
             }
         );
         st.clients.insert(
-            id.to_owned(),
+            key,
             Client {
-                uid,
                 state,
                 session: held,
                 peer: Some(peer.clone()),
             },
         );
         st.prepared = false;
+        // A PREPARE under way sends it START_PRESERVATION.
+        self.ready.notify_all();
         Reply::Ok
     }
 
-    /// The client `id`, if `uid` may act for it.
-    fn owned<'a>(st: &'a mut State, id: &str, uid: u32) -> Result<&'a mut Client, Reply> {
-        match st.clients.get_mut(id) {
-            None => Err(Reply::error(Errno::NOENT, format!("no client {id:?}"))),
-            Some(c) if c.uid != uid && uid != 0 => Err(Reply::error(
-                Errno::PERM,
-                format!("id {id} belongs to another uid"),
-            )),
-            Some(c) => Ok(c),
-        }
+    fn no_client(id: &str) -> Reply {
+        Reply::error(
+            Errno::NOENT,
+            format!("you have no client {:?}", id.escape_debug().to_string()),
+        )
     }
 
     fn unsubscribe(&self, id: &str, uid: u32) -> Reply {
         let mut st = self.lock();
-        if let Err(e) = Self::owned(&mut st, id, uid) {
-            return e;
+        if st.clients.remove(&(uid, id.to_owned())).is_none() {
+            return Self::no_client(id);
         }
-        st.clients.remove(id);
         st.prepared = false;
         self.ready.notify_all();
-        log!("{id} unsubscribed");
+        log!("{id} (uid {uid}) unsubscribed");
         Reply::Ok
     }
 
     fn ready(&self, id: &str, uid: u32) -> Reply {
         let mut st = self.lock();
-        let c = match Self::owned(&mut st, id, uid) {
-            Ok(c) => c,
-            Err(e) => return e,
+        let Some(c) = st.clients.get_mut(&(uid, id.to_owned())) else {
+            return Self::no_client(id);
         };
         match c.state {
             ClientState::Subscribed => {
@@ -302,62 +370,90 @@ impl Daemon {
             ClientState::Ready => Reply::Ok,
             ClientState::Preserving => {
                 c.state = ClientState::Ready;
-                log!("{id} is ready");
+                log!("{id} (uid {uid}) is ready");
                 self.ready.notify_all();
                 Reply::Ok
             }
         }
     }
 
-    fn claim(&self, id: &str, uid: u32, target: Option<u32>) -> Result<(Reply, OwnedFd), Reply> {
+    /// The session of `id` for CLAIM: a copy of its descriptor to send, and
+    /// the key to forget once it was sent. luod keeps its own until then.
+    fn claim(
+        &self,
+        id: &str,
+        uid: u32,
+        target: Option<u32>,
+    ) -> Result<(Reply, OwnedFd, Key), Reply> {
         if check_id(id).is_err() {
-            return Err(Reply::error(Errno::INVAL, format!("invalid id {id:?}")));
-        }
-        if target.is_some_and(|t| t != uid) && uid != 0 {
             return Err(Reply::error(
-                Errno::PERM,
-                "only root claims another uid's session",
+                Errno::INVAL,
+                format!("invalid id {:?}", id.escape_debug().to_string()),
             ));
         }
-        let mut st = self.lock();
-        let (owner, name) = match st.incoming.get(id) {
-            Some(inc) => {
-                if inc.uid != uid && uid != 0 {
-                    return Err(Reply::error(
-                        Errno::PERM,
-                        format!("id {id} belongs to another uid"),
-                    ));
-                }
-                (inc.uid, inc.session.clone())
-            }
-            // No table entry (luod was restarted before the kexec): the name
-            // the session would have, for the claimer's uid.
-            None => {
-                let owner = target.unwrap_or(uid);
-                (owner, session_name(owner, id))
-            }
-        };
-        match st.device.retrieve_session(&name) {
-            Ok(session) => {
-                st.incoming.remove(id);
-                log!("{id} (uid {owner}) claimed session {name}");
-                Ok((
-                    Reply::Session {
-                        id: id.to_owned(),
-                        session: name,
-                    },
-                    session.into_fd(),
+        let owner = match target {
+            Some(t) if t != uid && uid != 0 => {
+                return Err(Reply::error(
+                    Errno::PERM,
+                    "only root claims another uid's session",
                 ))
             }
-            Err(e) => {
-                let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                let why = if errno == Errno::NOENT {
-                    format!("no session of the previous kernel for {id}")
-                } else {
-                    format!("cannot retrieve session {name}: {e}")
-                };
-                Err(Reply::error(errno, why))
-            }
+            Some(t) => t,
+            None => uid,
+        };
+        let key = (owner, id.to_owned());
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        // Without a table entry (luod was restarted before the kexec): the
+        // name the session would have.
+        let name = st
+            .incoming
+            .get(&key)
+            .map_or_else(|| session_name(owner, id), |i| i.session.clone());
+        let retrieved = st.incoming.get(&key).and_then(|i| i.retrieved.as_ref());
+        let copy = match retrieved {
+            Some(s) => s.as_fd().try_clone_to_owned(),
+            None => match st.device.retrieve_session(&name) {
+                Ok(s) => {
+                    let copy = s.as_fd().try_clone_to_owned();
+                    st.incoming
+                        .entry(key.clone())
+                        .or_insert_with(|| Incoming {
+                            session: name.clone(),
+                            retrieved: None,
+                        })
+                        .retrieved = Some(s);
+                    copy
+                }
+                Err(e) => {
+                    let errno = errno_of(&e);
+                    let why = if errno == Errno::NOENT {
+                        format!("no session of the previous kernel for {id}")
+                    } else {
+                        format!("cannot retrieve session {name}: {e}")
+                    };
+                    return Err(Reply::error(errno, why));
+                }
+            },
+        };
+        match copy {
+            Ok(fd) => Ok((
+                Reply::Session {
+                    id: id.to_owned(),
+                    session: name,
+                },
+                fd,
+                key,
+            )),
+            Err(e) => Err(Reply::error(errno_of(&e), format!("dup: {e}"))),
+        }
+    }
+
+    /// CLAIM's reply reached the client: luod's copy goes.
+    fn claimed(&self, key: &Key) {
+        let mut st = self.lock();
+        if let Some(inc) = st.incoming.remove(key) {
+            log!("{} (uid {}) claimed session {}", key.1, key.0, inc.session);
         }
     }
 
@@ -366,11 +462,11 @@ impl Daemon {
         let mut clients: Vec<ClientInfo> = st
             .clients
             .iter()
-            .filter(|(_, c)| uid == 0 || c.uid == uid)
-            .map(|(id, c)| ClientInfo {
+            .filter(|((u, _), _)| uid == 0 || *u == uid)
+            .map(|((u, id), c)| ClientInfo {
                 id: id.clone(),
-                uid: c.uid,
-                session: session_name(c.uid, id),
+                uid: *u,
+                session: session_name(*u, id),
                 state: c.state.name().into(),
                 connected: c.peer.is_some(),
             })
@@ -378,10 +474,10 @@ impl Daemon {
         clients.extend(
             st.incoming
                 .iter()
-                .filter(|(_, i)| uid == 0 || i.uid == uid)
-                .map(|(id, i)| ClientInfo {
+                .filter(|((u, _), _)| uid == 0 || *u == uid)
+                .map(|((u, id), i)| ClientInfo {
                     id: id.clone(),
-                    uid: i.uid,
+                    uid: *u,
                     session: i.session.clone(),
                     state: "incoming".into(),
                     connected: false,
@@ -407,63 +503,98 @@ impl Daemon {
         })
     }
 
+    /// Creates a session for every subscriber that has none, under the
+    /// lock; sends them with no lock held. A client whose session cannot be
+    /// made or sent is dropped (it may subscribe again).
+    fn start_preservation(&self) {
+        let mut sends = Vec::new();
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let mut failed = Vec::new();
+            for (key, c) in st.clients.iter_mut() {
+                if c.state != ClientState::Subscribed {
+                    continue;
+                }
+                let Some(peer) = c.peer.clone() else {
+                    failed.push(key.clone());
+                    continue;
+                };
+                let name = session_name(key.0, &key.1);
+                let session = match st.device.create_session(&name) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // EEXIST: the client still holds the session of an
+                        // earlier subscription; it subscribes with it.
+                        log!(
+                            "{} (uid {}): cannot create session {name}: {e}",
+                            key.1,
+                            key.0
+                        );
+                        failed.push(key.clone());
+                        continue;
+                    }
+                };
+                match session.as_fd().try_clone_to_owned() {
+                    Ok(fd) => sends.push((key.clone(), peer, name, fd)),
+                    Err(e) => {
+                        log!("dup: {e}");
+                        failed.push(key.clone());
+                        continue;
+                    }
+                }
+                c.session = Some(session);
+                c.state = ClientState::Preserving;
+            }
+            for key in failed {
+                st.clients.remove(&key);
+            }
+        }
+        for (key, peer, name, fd) in sends {
+            let ev = Reply::StartPreservation {
+                id: key.1.clone(),
+                session: name,
+            };
+            if let Err(e) = peer.send(&ev, Some(fd.as_fd())) {
+                log!(
+                    "{} (uid {}): cannot send START_PRESERVATION: {e}",
+                    key.1,
+                    key.0
+                );
+                let mut st = self.lock();
+                if st
+                    .clients
+                    .get(&key)
+                    .is_some_and(|c| c.state == ClientState::Preserving)
+                {
+                    st.clients.remove(&key);
+                }
+            }
+        }
+    }
+
     fn prepare(&self, timeout_ms: u64, uid: u32, requester: &Arc<Peer>) -> Reply {
         if uid != 0 {
             return Reply::error(Errno::PERM, "only root prepares a live update");
         }
+        let _one = self.preparing.lock().unwrap_or_else(|e| e.into_inner());
         let timeout =
             Duration::from_millis(timeout_ms).min(Duration::from_secs(self.args.max_timeout));
         let deadline = Instant::now() + timeout;
-        let mut st = self.lock();
-        st.prepared = false;
-        // Start preservation: one new session per subscriber not sent one.
-        let ids: Vec<String> = st
-            .clients
-            .iter()
-            .filter(|(_, c)| c.state == ClientState::Subscribed)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in ids {
-            let st = &mut *st;
-            let c = st.clients.get_mut(&id).expect("listed above");
-            let name = session_name(c.uid, &id);
-            let Some(peer) = c.peer.clone() else {
-                continue;
-            };
-            let session = match st.device.create_session(&name) {
-                Ok(s) => s,
-                Err(e) => {
-                    return Reply::error(
-                        Errno::from_io_error(&e).unwrap_or(Errno::IO),
-                        format!("cannot create session {name}: {e}"),
-                    )
-                }
-            };
-            let ev = Reply::StartPreservation {
-                id: id.clone(),
-                session: name.clone(),
-            };
-            if let Err(e) = peer.send(&ev, Some(session.as_fd())) {
-                log!("{id}: cannot send START_PRESERVATION: {e}");
-                c.peer = None;
-                continue;
-            }
-            c.session = Some(session);
-            c.state = ClientState::Preserving;
-        }
-        // Wait for every READY.
+        self.lock().prepared = false;
         loop {
+            self.start_preservation();
+            let st = self.lock();
             let total = st.clients.len();
             let waiting: Vec<String> = st
                 .clients
                 .iter()
                 .filter(|(_, c)| c.state != ClientState::Ready)
-                .map(|(id, _)| id.clone())
+                .map(|((u, id), _)| format!("{id} (uid {u})"))
                 .collect();
             if waiting.is_empty() {
                 break;
             }
-            let ready = total - waiting.len();
             let now = Instant::now();
             if now >= deadline {
                 log!("PREPARE timed out waiting for {}", waiting.join(", "));
@@ -476,7 +607,9 @@ impl Daemon {
                     ),
                 );
             }
+            drop(st);
             // An event at least every second: luoctl shows the wait.
+            let ready = total - waiting.len();
             let _ = requester.send(
                 &Reply::Progress {
                     ready,
@@ -485,35 +618,42 @@ impl Daemon {
                 },
                 None,
             );
-            let wait = (deadline - now).min(Duration::from_secs(1));
-            st = self
-                .ready
-                .wait_timeout(st, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            let st = self.lock();
+            let all_ready_or_new = st
+                .clients
+                .values()
+                .all(|c| c.state != ClientState::Preserving);
+            if !all_ready_or_new {
+                let wait = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_secs(1));
+                drop(
+                    self.ready
+                        .wait_timeout(st, wait)
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+            }
         }
         // luod's own session: the table of this preparation, replacing the
         // one of an earlier PREPARE (closing a session drops it).
+        let mut st = self.lock();
         st.own = None;
         let table = Table {
             version: TABLE_VERSION,
             clients: st
                 .clients
-                .iter()
-                .map(|(id, c)| TableEntry {
+                .keys()
+                .map(|(u, id)| TableEntry {
                     id: id.clone(),
-                    uid: c.uid,
-                    session: session_name(c.uid, id),
+                    uid: *u,
+                    session: session_name(*u, id),
                 })
                 .collect(),
         };
         match store_table(&st.device, &table) {
             Ok(own) => st.own = Some(own),
             Err(e) => {
-                return Reply::error(
-                    Errno::from_io_error(&e).unwrap_or(Errno::IO),
-                    format!("cannot preserve luod's table: {e}"),
-                )
+                return Reply::error(errno_of(&e), format!("cannot preserve luod's table: {e}"))
             }
         }
         st.prepared = true;
@@ -526,14 +666,17 @@ impl Daemon {
         }
     }
 
-    /// A connection closed: its subscribers that hold no session go.
+    /// A connection closed: its clients that did not answer READY go (with
+    /// luod's copy of a session sent to them: a client that is still alive
+    /// and holds it subscribes again with it); ready ones stay, and their
+    /// sessions cross the kexec.
     fn disconnected(&self, peer: &Arc<Peer>) {
         let mut st = self.lock();
-        st.clients.retain(|id, c| {
+        st.clients.retain(|(u, id), c| {
             if c.peer.as_ref().is_some_and(|p| p.serial == peer.serial) {
                 c.peer = None;
-                if c.session.is_none() {
-                    log!("{id} left before preservation");
+                if c.state != ClientState::Ready {
+                    log!("{id} (uid {u}) left before READY");
                     return false;
                 }
             }
@@ -588,16 +731,15 @@ fn restore_table(dev: &Device) -> io::Result<Option<Table>> {
     Ok(Some(table))
 }
 
-fn serve(daemon: Arc<Daemon>, stream: UnixStream, serial: u64) {
-    let cred = match rustix::net::sockopt::socket_peercred(&stream) {
-        Ok(c) => c,
-        Err(e) => {
-            log!("SO_PEERCRED: {e}");
-            return;
-        }
-    };
-    let uid = cred.uid.as_raw();
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+/// Serves one connection of `uid` (`slot` counts it) until it closes.
+fn serve(
+    daemon: Arc<Daemon>,
+    stream: UnixStream,
+    serial: u64,
+    uid: u32,
+    pid: i32,
+    _slot: ConnSlot,
+) {
     let writer = match stream.try_clone() {
         Ok(w) => w,
         Err(e) => {
@@ -611,24 +753,57 @@ fn serve(daemon: Arc<Daemon>, stream: UnixStream, serial: u64) {
     });
     let mut conn = Conn::new(stream);
     loop {
-        let (reply, fd) = match conn.recv::<Request, _>(Request::carries_fd) {
+        let (reply, fd, after) = match conn.recv::<Request, _>(Request::carries_fd) {
             Ok((req, fd)) => daemon.handle(req, fd, uid, &peer),
             Err(RecvError::Closed) => break,
             Err(RecvError::Io(e)) => {
-                log!("pid {}: {e}", cred.pid.as_raw_nonzero());
+                log!("pid {pid}: {e}");
                 break;
             }
             Err(e) => {
-                log!("pid {} (uid {uid}): {e}", cred.pid.as_raw_nonzero());
-                (Reply::error(e.errno(), e.to_string()), None)
+                // The client's text, escaped: no forged log lines.
+                log!("pid {pid} (uid {uid}): {}", e.to_string().escape_debug());
+                (Reply::error(e.errno(), e.to_string()), None, After::Nothing)
             }
         };
         if let Err(e) = peer.send(&reply, fd.as_ref().map(|f| f.as_fd())) {
-            log!("pid {}: reply: {e}", cred.pid.as_raw_nonzero());
+            log!("pid {pid}: reply: {e}");
             break;
+        }
+        if let After::Claimed(key) = after {
+            daemon.claimed(&key);
         }
     }
     daemon.disconnected(&peer);
+}
+
+/// Takes a new connection: counted against the limits before a thread is
+/// made for it; refused with an error reply past them.
+fn accept(daemon: &Arc<Daemon>, stream: UnixStream, serial: u64) {
+    let cred = match rustix::net::sockopt::socket_peercred(&stream) {
+        Ok(c) => c,
+        Err(e) => {
+            log!("SO_PEERCRED: {e}");
+            return;
+        }
+    };
+    let (uid, pid) = (cred.uid.as_raw(), cred.pid.as_raw_nonzero().get());
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let slot = match ConnSlot::take(daemon, uid) {
+        Ok(slot) => slot,
+        Err(why) => {
+            log!("pid {pid} (uid {uid}) refused: {why}");
+            let _ = luo_proto::send_on(&stream, &Reply::error(Errno::AGAIN, why), None);
+            return;
+        }
+    };
+    let d = daemon.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("luod-{serial}"))
+        .spawn(move || serve(d, stream, serial, uid, pid, slot));
+    if let Err(e) = spawned {
+        log!("pid {pid} (uid {uid}): no thread for its connection: {e}");
+    }
 }
 
 /// The gid of a group given by name (from /etc/group) or number.
@@ -706,10 +881,10 @@ fn run(args: Args) -> io::Result<()> {
             table_restored = true;
             for e in table.clients {
                 incoming.insert(
-                    e.id,
+                    (e.uid, e.id),
                     Incoming {
-                        uid: e.uid,
                         session: e.session,
+                        retrieved: None,
                     },
                 );
             }
@@ -730,17 +905,21 @@ fn run(args: Args) -> io::Result<()> {
             table_restored,
         }),
         ready: Condvar::new(),
+        preparing: Mutex::new(()),
+        connections: Mutex::new(BTreeMap::new()),
     });
     let mut serial = 0u64;
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
                 serial += 1;
-                let d = daemon.clone();
-                let s = serial;
-                std::thread::spawn(move || serve(d, stream, s));
+                accept(&daemon, stream, serial);
             }
-            Err(e) => log!("accept: {e}"),
+            Err(e) => {
+                // EMFILE and the like: wait for connections to close.
+                log!("accept: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
     Ok(())

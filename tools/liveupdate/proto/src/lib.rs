@@ -247,29 +247,53 @@ const MAX_FDS: usize = 4;
 
 /// One end of a connection: sends and receives whole messages with their
 /// descriptors.
+///
+/// Linux ends a read of a Unix stream socket right after the bytes that
+/// brought descriptors, so the descriptors of a read belong to the line that
+/// holds the read's last byte. A message that carries a descriptor gets the
+/// first of its line's; every other descriptor is closed, and at most
+/// `2 * MAX_FDS` wait for a line to end.
 #[derive(Debug)]
 pub struct Conn {
     stream: UnixStream,
     buf: Vec<u8>,
-    fds: VecDeque<OwnedFd>,
+    /// Descriptors received, each group with the end in `buf` of the read
+    /// that brought it.
+    fds: VecDeque<(usize, Vec<OwnedFd>)>,
     /// Skipping the rest of a line that was too long.
     skipping: bool,
+    /// The longest line read, its newline included.
+    max: usize,
 }
 
+/// A line read and the descriptors that came with it.
+type Line = (Vec<u8>, Vec<OwnedFd>);
+
+/// The longest reply a client reads (a LIST of many clients).
+pub const MAX_REPLY: usize = 1 << 20;
+
 impl Conn {
-    /// A connection over `stream`.
+    /// A connection over `stream` that reads lines of at most
+    /// [`MAX_MESSAGE`] bytes (luod's side).
     pub fn new(stream: UnixStream) -> Self {
+        Self::with_limit(stream, MAX_MESSAGE)
+    }
+
+    /// A connection over `stream` that reads lines of at most `max` bytes.
+    pub fn with_limit(stream: UnixStream, max: usize) -> Self {
         Self {
             stream,
             buf: Vec::new(),
             fds: VecDeque::new(),
             skipping: false,
+            max,
         }
     }
 
-    /// Connects to luod at `path`.
+    /// Connects to luod at `path` (a client's side: replies of up to
+    /// [`MAX_REPLY`] bytes).
     pub fn connect(path: impl AsRef<Path>) -> io::Result<Self> {
-        Ok(Self::new(UnixStream::connect(path)?))
+        Ok(Self::with_limit(UnixStream::connect(path)?, MAX_REPLY))
     }
 
     /// The stream.
@@ -283,62 +307,60 @@ impl Conn {
     }
 
     /// Receives one message of type `T`, with the descriptor it carries if
-    /// `carries_fd` says it carries one. Descriptors that came with no
-    /// message that takes them are closed.
+    /// `carries_fd` says it carries one.
     pub fn recv<T, F>(&mut self, carries_fd: F) -> Result<(T, Option<OwnedFd>), RecvError>
     where
         T: for<'de> Deserialize<'de>,
         F: Fn(&T) -> bool,
     {
         loop {
-            if let Some(line) = self.take_line()? {
-                let parsed = serde_json::from_slice::<T>(&line);
-                let result = match parsed {
-                    Ok(msg) if carries_fd(&msg) => match self.fds.pop_front() {
-                        Some(fd) => Ok((msg, Some(fd))),
-                        None => Err(RecvError::MissingFd),
-                    },
-                    Ok(msg) => Ok((msg, None)),
-                    Err(e) => Err(RecvError::Malformed(e.to_string())),
-                };
-                if self.buf.is_empty() {
-                    // Whatever else came with these bytes belongs to no
-                    // message.
-                    self.fds.clear();
+            if let Some((line, fds)) = self.take_line()? {
+                let msg = serde_json::from_slice::<T>(&line)
+                    .map_err(|e| RecvError::Malformed(e.to_string()))?;
+                if !carries_fd(&msg) {
+                    return Ok((msg, None));
                 }
-                return result;
+                return match fds.into_iter().next() {
+                    Some(fd) => Ok((msg, Some(fd))),
+                    None => Err(RecvError::MissingFd),
+                };
             }
             self.fill()?;
         }
     }
 
-    /// The next whole line of the buffer, if any; a line over the limit is
-    /// dropped and reported once.
-    fn take_line(&mut self) -> Result<Option<Vec<u8>>, RecvError> {
-        match self.buf.iter().position(|&b| b == b'\n') {
-            Some(n) => {
-                let line: Vec<u8> = self.buf.drain(..=n).collect();
-                if std::mem::take(&mut self.skipping) {
-                    // The tail of a line already reported as too long.
-                    return self.take_line();
+    /// The next whole line of the buffer and its descriptors, if any; a line
+    /// over the limit is dropped and reported once.
+    fn take_line(&mut self) -> Result<Option<Line>, RecvError> {
+        loop {
+            let Some(n) = self.buf.iter().position(|&b| b == b'\n') else {
+                if self.buf.len() >= self.max {
+                    self.buf.clear();
+                    self.fds.clear();
+                    if !std::mem::replace(&mut self.skipping, true) {
+                        return Err(RecvError::TooLong);
+                    }
                 }
-                if line.len() > MAX_MESSAGE {
-                    return Err(RecvError::TooLong);
-                }
-                Ok(Some(line))
+                return Ok(None);
+            };
+            let len = n + 1;
+            let line: Vec<u8> = self.buf.drain(..len).collect();
+            // The groups whose read ended in this line: the last is its own.
+            let mut mine = Vec::new();
+            while self.fds.front().is_some_and(|(end, _)| *end <= len) {
+                mine = self.fds.pop_front().map(|(_, f)| f).unwrap_or_default();
             }
-            None if self.buf.len() >= MAX_MESSAGE => {
-                self.buf.clear();
-                self.fds.clear();
-                let first = !self.skipping;
-                self.skipping = true;
-                if first {
-                    Err(RecvError::TooLong)
-                } else {
-                    Ok(None)
-                }
+            for (end, _) in self.fds.iter_mut() {
+                *end -= len;
             }
-            None => Ok(None),
+            if std::mem::take(&mut self.skipping) {
+                // The tail of a line already reported as too long.
+                continue;
+            }
+            if len > self.max {
+                return Err(RecvError::TooLong);
+            }
+            return Ok(Some((line, mine)));
         }
     }
 
@@ -359,15 +381,22 @@ impl Conn {
                 Err(e) => return Err(RecvError::Io(e.into())),
             }
         };
+        let mut fds = Vec::new();
         for msg in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(fds) = msg {
-                self.fds.extend(fds);
+            if let RecvAncillaryMessage::ScmRights(received) = msg {
+                fds.extend(received);
             }
         }
         if n == 0 {
             return Err(RecvError::Closed);
         }
         self.buf.extend_from_slice(&data[..n]);
+        if !fds.is_empty() {
+            self.fds.push_back((self.buf.len(), fds));
+            while self.fds.iter().map(|(_, f)| f.len()).sum::<usize>() > 2 * MAX_FDS {
+                self.fds.pop_front();
+            }
+        }
         Ok(())
     }
 }
@@ -521,7 +550,7 @@ mod tests {
         a.send(&Request::List {}, Some(memfd.as_fd())).unwrap();
         let (r, fd) = b.recv::<Request, _>(Request::carries_fd).unwrap();
         assert_eq!((r, fd.is_none()), (Request::List {}, true));
-        assert!(b.fds.is_empty());
+        assert!(b.fds.is_empty() && b.buf.is_empty());
         let held = Request::Subscribe {
             id: "a".into(),
             held: true,
@@ -531,6 +560,44 @@ mod tests {
             b.recv::<Request, _>(Request::carries_fd),
             Err(RecvError::MissingFd)
         ));
+    }
+
+    /// Sends raw bytes with `fd` attached.
+    fn send_raw(s: &UnixStream, bytes: &[u8], fd: BorrowedFd<'_>) {
+        let fds = [fd];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        rustix::net::sendmsg(s, &[IoSlice::new(bytes)], &mut control, SendFlags::empty()).unwrap();
+    }
+
+    #[test]
+    fn a_descriptor_belongs_to_the_line_its_read_ended_in() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut b = Conn::new(b);
+        let memfd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        // A held SUBSCRIBE without its fd, then a LIST with one: the LIST's
+        // fd is not the SUBSCRIBE's, even when one read brings both.
+        let held = br#"{"msg":"SUBSCRIBE","id":"a","held":true}"#;
+        send_on(&a, &serde_json::from_slice::<Request>(held).unwrap(), None).unwrap();
+        send_raw(&a, b"{\"msg\":\"LIST\"}\n", memfd.as_fd());
+        assert!(matches!(
+            b.recv::<Request, _>(Request::carries_fd),
+            Err(RecvError::MissingFd)
+        ));
+        let (r, fd) = b.recv::<Request, _>(Request::carries_fd).unwrap();
+        assert_eq!((r, fd.is_none()), (Request::List {}, true));
+        // Descriptors sent with lines that never end in their own read do
+        // not pile up.
+        for _ in 0..100 {
+            send_raw(&a, b"\n{", memfd.as_fd());
+            assert!(matches!(
+                b.recv::<Request, _>(Request::carries_fd),
+                Err(RecvError::Malformed(_))
+            ));
+            let pending: usize = b.fds.iter().map(|(_, f)| f.len()).sum();
+            assert!(pending <= 2 * MAX_FDS, "{pending} descriptors wait");
+        }
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl Guest {
     }
 
     fn preserve(&self, fd: OwnedFd, name: &str) -> Session {
-        let session = Session::from_fd(fd);
+        let session = ctx(Session::from_fd(fd), "the session fd");
         let got = ctx(session.name(), "GET_NAME");
         if got.as_str() != name {
             fail(format_args!(
@@ -289,7 +289,7 @@ fn main() {
             let (Reply::Session { session: name, .. }, Some(fd)) = (reply.clone(), fd) else {
                 fail(format_args!("CLAIM: {reply:?}"));
             };
-            let session = Session::from_fd(fd);
+            let session = ctx(Session::from_fd(fd), "the session fd");
             let got = ctx(session.name(), "GET_NAME");
             if got.as_str() != name {
                 fail(format_args!("CLAIM names {name} but the session is {got}"));

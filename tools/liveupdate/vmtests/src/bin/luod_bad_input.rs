@@ -2,7 +2,8 @@
 
 //! Hostile input to luod: malformed JSON, oversized messages, unknown
 //! messages and fields, unknown ids, descriptors nobody asked for, a held
-//! session that is no session, another uid's id, and the limits. Each gets an
+//! session that is no session, another uid's id (each uid names its own
+//! clients), CLAIM and PREPARE for root by a user, and the limits. Each gets an
 //! error reply with the expected errno, and nothing changes: the client
 //! table, luod's descriptors, and the session of a well-behaved client that
 //! then prepares normally.
@@ -63,32 +64,22 @@ fn open_fds(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// The part run as another uid, in a child: every request about root's
-/// client is refused, and the per-uid limit holds.
+/// The part run as another uid, in a child. Each uid names its clients on
+/// its own: none of this reaches root's vm1, and CLAIM or PREPARE for root
+/// is refused.
 fn as_other_user() {
     let mut c = Conn::connect(SOCKET)
         .unwrap_or_else(|e| fail(format_args!("uid {OTHER_UID} cannot connect: {e}")));
     let vm1 = || "vm1".to_owned();
     expect_err(
-        "SUBSCRIBE of another uid's id",
-        req(
-            &mut c,
-            &Request::Subscribe {
-                id: vm1(),
-                held: false,
-            },
-        ),
-        Errno::PERM,
-    );
-    expect_err(
-        "READY of another uid's id",
+        "READY of root's id",
         req(&mut c, &Request::Ready { id: vm1() }),
-        Errno::PERM,
+        Errno::NOENT,
     );
     expect_err(
-        "UNSUBSCRIBE of another uid's id",
+        "UNSUBSCRIBE of root's id",
         req(&mut c, &Request::Unsubscribe { id: vm1() }),
-        Errno::PERM,
+        Errno::NOENT,
     );
     expect_err(
         "CLAIM naming uid 0",
@@ -112,18 +103,34 @@ fn as_other_user() {
         }
         other => fail(format_args!("LIST as a user: {other:?}")),
     }
-    for id in ["u1", "u2"] {
-        check(
-            req(
-                &mut c,
-                &Request::Subscribe {
-                    id: id.into(),
-                    held: false,
-                },
-            ) == Reply::Ok,
-            "a user's SUBSCRIBE",
-        );
+    // Its own vm1 is another client, with another session name.
+    let r = req(
+        &mut c,
+        &Request::Subscribe {
+            id: vm1(),
+            held: false,
+        },
+    );
+    check(
+        r == Reply::Ok,
+        format_args!("a user's SUBSCRIBE vm1: {r:?}"),
+    );
+    match req(&mut c, &Request::List {}) {
+        Reply::List { clients } if clients.len() == 1 && clients[0].session == "luod:1000:vm1" => {
+            println!("ok: a user's vm1 is its own: {}", clients[0].session)
+        }
+        other => fail(format_args!("LIST as a user: {other:?}")),
     }
+    check(
+        req(
+            &mut c,
+            &Request::Subscribe {
+                id: "u2".into(),
+                held: false,
+            },
+        ) == Reply::Ok,
+        "SUBSCRIBE u2",
+    );
     expect_err(
         "a third client of one uid",
         req(
@@ -135,14 +142,24 @@ fn as_other_user() {
         ),
         Errno::MFILE,
     );
-    check(
-        req(&mut c, &Request::Unsubscribe { id: "u1".into() }) == Reply::Ok,
-        "UNSUBSCRIBE",
-    );
-    check(
-        req(&mut c, &Request::Unsubscribe { id: "u2".into() }) == Reply::Ok,
-        "UNSUBSCRIBE",
-    );
+    for id in ["vm1", "u2"] {
+        check(
+            req(&mut c, &Request::Unsubscribe { id: id.into() }) == Reply::Ok,
+            "UNSUBSCRIBE",
+        );
+    }
+    // Connections of one uid are limited (4 here, this one included).
+    let held: Vec<Conn> = (0..3)
+        .map(|_| Conn::connect(SOCKET).expect("connect"))
+        .collect();
+    let mut over = Conn::connect(SOCKET).expect("connect");
+    match over.recv::<Reply, _>(Reply::carries_fd) {
+        Ok((Reply::Error { errno, error }, _)) if errno == Errno::AGAIN.raw_os_error() => {
+            println!("ok: a fifth connection of one uid: {error}")
+        }
+        other => fail(format_args!("a fifth connection of one uid: {other:?}")),
+    }
+    drop(held);
     println!("AS-USER PASSED");
 }
 
@@ -157,6 +174,8 @@ fn main() {
         "--max-per-uid",
         "2",
         "--max-clients",
+        "4",
+        "--max-connections-per-uid",
         "4",
     ]);
     let pid = luod.child.id();
@@ -306,6 +325,35 @@ fn main() {
         st.success(),
         format_args!("the part as uid {OTHER_UID} failed: {st}"),
     );
+
+    // The total limit (4 clients here, vm1 included).
+    for id in ["r1", "r2", "r3"] {
+        let r = req(
+            &mut c,
+            &Request::Subscribe {
+                id: id.into(),
+                held: false,
+            },
+        );
+        check(r == Reply::Ok, format_args!("SUBSCRIBE {id}: {r:?}"));
+    }
+    expect_err(
+        "a fifth client",
+        req(
+            &mut c,
+            &Request::Subscribe {
+                id: "r4".into(),
+                held: false,
+            },
+        ),
+        Errno::NOSPC,
+    );
+    for id in ["r1", "r2", "r3"] {
+        check(
+            req(&mut c, &Request::Unsubscribe { id: id.into() }) == Reply::Ok,
+            "UNSUBSCRIBE",
+        );
+    }
 
     // A client that hangs up mid-message leaves nothing behind.
     {

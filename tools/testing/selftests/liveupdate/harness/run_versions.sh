@@ -7,6 +7,9 @@
 #       system's, and the kernel's minimum in rust-minrustc): .config says
 #       that rustc built it, a CLIPPY=1 rebuild of our crate with that
 #       toolchain prints no warning, and the demo passes on that kernel
+#   userspace/rustc-<version>  the user space (tools/liveupdate) builds, every
+#       target, with the kernel's minimum rustc and its cargo (Debian's, from
+#       toolchain.sh), as it does with the system's (userspace/build)
 #   patches/git-am  `lu patches`' series applies with git am to a pristine
 #       git copy of the tree (rust-minrustc is built from that copy)
 #   c-7.2-to-rust/<test>, rust-to-c-7.2/<test>  upstream's four two-kernel
@@ -39,6 +42,24 @@ check_toolchain() { # variant
 	run_kexec "$name" luo_demo "$(bz "$v")" "$(bz "$v")"
 }
 
+check_userspace_toolchain() {
+	local min tc name log
+	min=$(luo_min_rustc)
+	name="userspace/rustc-$min"
+	wanted "$name" || return 0
+	tc="$LUO_CACHE/toolchains/rustc-$min"
+	log="$RUN_DIR/userspace-rustc-$min.log"
+	if [ ! -x "$tc/bin/cargo" ]; then
+		record "$name" fail "no cargo $min in $tc ($(cat "$LUO_CACHE/minrustc.status" 2>/dev/null))"
+	elif ! "$tc/bin/cargo" --version 2>/dev/null | grep -q "^cargo $min "; then
+		record "$name" fail "$tc/bin/cargo is not cargo $min: $("$tc/bin/cargo" --version 2>&1)"
+	elif "$LUO_HARNESS/userspace.sh" check "$tc" >"$log" 2>&1; then
+		record "$name" pass "# $("$tc/bin/cargo" --version)"
+	else
+		record "$name" fail "$(grep -m 1 -E '^error' "$log") (see $log)"
+	fi
+}
+
 check_patches() {
 	local name=patches/git-am st
 	wanted "$name" || return 0
@@ -64,6 +85,7 @@ run_versions() {
 	if [ -n "${KDIR[rust-minrustc]:-}" ]; then
 		check_patches
 		job check_toolchain rust-minrustc
+		job check_userspace_toolchain
 	fi
 	[ -n "${KDIR[rust]:-}" ] && job check_toolchain rust
 	if [ -n "${KDIR[c-7.2]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then

@@ -6,18 +6,20 @@
 # Puts Debian's Rust toolchain of that upstream version into
 # $LUO_CACHE/toolchains/rustc-VERSION without touching the system's packages:
 # rustc-web, libstd-rust-web-X.Y, libstd-rust-web-dev, rust-web-src,
-# rust-web-clippy and rustfmt-web are fetched with `apt-get download` through
+# rust-web-clippy, rustfmt-web and cargo-web are fetched with `apt-get download` through
 # a private apt configuration (bookworm and bookworm-security, the newest
 # Debian revision of VERSION) and unpacked with `dpkg-deb -x`. bin/ holds
-# wrappers (rustc, clippy-driver, rustfmt) that find the unpacked shared
-# libraries; rustc finds its sysroot (rust-src included) next to itself.
+# wrappers (rustc, rustdoc, clippy-driver, rustfmt, cargo) that find the
+# unpacked shared libraries (cargo's own, libgit2 and the like, are the
+# system's: cargo-web is one of the Rust packages set-up installs); rustc finds its sysroot (rust-src included) next to itself.
 # Prints the toolchain directory.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 ver=${1:?usage: toolchain.sh VERSION}
 tc="$LUO_CACHE/toolchains/rustc-$ver"
-if [ -e "$tc/.complete" ]; then
+# A toolchain unpacked before cargo was part of it is fetched again.
+if [ -e "$tc/.complete" ] && [ -x "$tc/bin/cargo" ]; then
 	echo "$tc"
 	exit 0
 fi
@@ -38,7 +40,8 @@ deb_ver=$(apt-cache "${opts[@]}" madison rustc-web | awk -F' *[|] *' -v v="$ver"
 	'index($2, v "+") == 1 { print $2 }' | sort -V | tail -n 1)
 [ -n "$deb_ver" ] || die "Debian bookworm has no rustc-web $ver (apt-cache madison rustc-web: $(apt-cache "${opts[@]}" madison rustc-web | awk -F' *[|] *' '{print $2}' | tr '\n' ' '))"
 mm=${ver%.*}
-pkgs=(rustc-web "libstd-rust-web-$mm" libstd-rust-web-dev rust-web-src rust-web-clippy rustfmt-web)
+pkgs=(rustc-web "libstd-rust-web-$mm" libstd-rust-web-dev rust-web-src rust-web-clippy rustfmt-web
+      cargo-web)
 rm -rf "$tc/debs" "$tc/root"
 mkdir -p "$tc/debs" "$tc/root" "$tc/bin"
 (cd "$tc/debs" && apt-get "${opts[@]}" download "${pkgs[@]/%/=$deb_ver}") >"$tc/apt-download.log" 2>&1 ||
@@ -49,7 +52,8 @@ done
 rm -rf "$tc/debs"
 
 libdir="$tc/root/usr/lib/x86_64-linux-gnu"
-for t in rustc clippy-driver rustfmt; do
+rm -f "$tc/.complete"
+for t in rustc rustdoc clippy-driver rustfmt cargo; do
 	cat >"$tc/bin/$t" <<EOF
 #!/bin/sh
 # Debian's $t $deb_ver, unpacked by toolchain.sh.

@@ -10,6 +10,8 @@
 #                      target), for the VMs' initramfs; prints their
 #                      directory. TOOLCHAIN: a directory of toolchain.sh
 #                      (bin/cargo, bin/rustc) instead of /usr/bin's
+#   check TOOLCHAIN    a debug build of every target with that toolchain
+#                      (toolchain.sh's directory: the kernel's minimum rustc)
 #   test               cargo test: the unit and doc tests, no kernel needed
 #   fmt                rustfmt --check
 #   clippy             clippy -D warnings on every target
@@ -65,6 +67,7 @@ cmd=${1:-build}
 [ $# -gt 0 ] && shift
 case "$cmd" in
 build) us_build "${1:-}" ;;
+check) us_cargo "${1:?usage: userspace.sh check TOOLCHAIN}" build --locked --workspace --all-targets ;;
 test) us_cargo "" test --locked --workspace ;;
 fmt) us_cargo "" fmt --all --check ;;
 clippy) us_cargo "" clippy --locked --workspace --all-targets -- -D warnings ;;
