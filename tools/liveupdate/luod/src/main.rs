@@ -48,7 +48,7 @@ struct Args {
     /// The most clients subscribed at once.
     #[arg(long, default_value_t = 256)]
     max_clients: usize,
-    /// The most clients one uid may subscribe.
+    /// The most clients one uid other than root may subscribe.
     #[arg(long, default_value_t = 16)]
     max_per_uid: usize,
     /// The most connections open at once.
@@ -307,7 +307,8 @@ impl Daemon {
                 format!("luod has its {} clients", self.args.max_clients),
             );
         }
-        if st.clients.keys().filter(|(u, _)| *u == uid).count() >= self.args.max_per_uid {
+        if uid != 0 && st.clients.keys().filter(|(u, _)| *u == uid).count() >= self.args.max_per_uid
+        {
             return Reply::error(
                 Errno::MFILE,
                 format!("uid {uid} has its {} clients", self.args.max_per_uid),
