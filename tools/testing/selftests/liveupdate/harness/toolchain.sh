@@ -46,6 +46,15 @@ rm -rf "$tc/debs" "$tc/root"
 mkdir -p "$tc/debs" "$tc/root" "$tc/bin"
 (cd "$tc/debs" && apt-get "${opts[@]}" download "${pkgs[@]/%/=$deb_ver}") >"$tc/apt-download.log" 2>&1 ||
 	die "apt-get download of rustc $deb_ver failed (see $tc/apt-download.log)"
+# Libraries of that cargo that the system may lack (1.85's needs libpcre3
+# and libhttp-parser2.9, 1.96's installed one does not): unpacked beside it.
+libs=$(apt-cache "${opts[@]}" show "cargo-web=$deb_ver" | sed -n 's/^Depends: //p' | tr ',' '\n' |
+	sed -E 's/^ *//; s/[ (].*//' | grep -E '^lib' | sort -u)
+for l in $libs; do
+	[ -n "$(dpkg-query -W -f '${db:Status-Abbrev}' "$l" 2>/dev/null | grep '^ii')" ] && continue
+	(cd "$tc/debs" && apt-get "${opts[@]}" download "$l") >>"$tc/apt-download.log" 2>&1 ||
+		die "apt-get download of $l (for cargo $deb_ver) failed (see $tc/apt-download.log)"
+done
 for d in "$tc"/debs/*.deb; do
 	dpkg-deb -x "$d" "$tc/root"
 done
@@ -57,7 +66,7 @@ for t in rustc rustdoc clippy-driver rustfmt cargo; do
 	cat >"$tc/bin/$t" <<EOF
 #!/bin/sh
 # Debian's $t $deb_ver, unpacked by toolchain.sh.
-LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$tc/root/usr/bin/$t" "\$@"
+LD_LIBRARY_PATH="$libdir:$tc/root/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$tc/root/usr/bin/$t" "\$@"
 EOF
 	chmod +x "$tc/bin/$t"
 done
