@@ -135,19 +135,30 @@ impl Guest {
     /// false). Never returns.
     fn serve(&self, reconnect: bool) -> ! {
         let mut held: Option<Session> = None;
+        let mut attempts = 0;
         loop {
             let mut conn = connect();
             let req = Request::Subscribe {
                 id: self.id.clone(),
                 held: held.is_some(),
             };
-            ctx(
-                conn.send(&req, held.as_ref().map(|s| s.as_fd())),
-                "SUBSCRIBE",
-            );
-            match conn.recv::<Reply, _>(Reply::carries_fd) {
-                Ok((Reply::Ok, _)) => {}
+            // A luod that is going away may still accept, then reset the
+            // connection: try again, for 30 s at most.
+            let answer = match conn.send(&req, held.as_ref().map(|s| s.as_fd())) {
+                Ok(()) => conn.recv::<Reply, _>(Reply::carries_fd),
+                Err(e) => Err(luo_proto::RecvError::Io(e)),
+            };
+            match answer {
+                Ok((Reply::Ok, _)) => attempts = 0,
                 Ok((r, _)) => fail(format_args!("SUBSCRIBE: {r:?}")),
+                Err(e) if attempts < 300 => {
+                    attempts += 1;
+                    if attempts == 1 {
+                        println!("GUEST {}: SUBSCRIBE: {e}; trying again", self.id);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
                 Err(e) => fail(format_args!("SUBSCRIBE: {e}")),
             }
             println!(
