@@ -6,9 +6,12 @@
 //! clients), CLAIM and PREPARE for root by a user, and the limits. Each gets an
 //! error reply with the expected errno, and nothing changes: the client
 //! table, luod's descriptors, and the session of a well-behaved client that
-//! then prepares normally.
+//! then goes through a live update.
 //!
-//! HARNESS: stages=1 impls=rust flb=no files="luod luoctl luo-guest"
+//! Stage 2: a CLAIM of root's session by another uid is refused and takes
+//! nothing; root's client then claims it intact.
+//!
+//! HARNESS: stages=2 impls=rust files="luod luoctl luo-guest"
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -17,7 +20,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use luo_proto::{Conn, Reply, Request};
-use luo_vmtests::{check, fail, list, luoctl_ok, start_luod, Proc, SOCKET};
+use luo_vmtests::{check, fail, kexec_to, list, stage, start_luod, Proc, SOCKET};
 use rustix::io::Errno;
 
 const OTHER_UID: u32 = 1000;
@@ -166,6 +169,14 @@ fn as_other_user() {
 fn main() {
     if std::env::args().any(|a| a == "as-user") {
         as_other_user();
+        return;
+    }
+    if std::env::args().any(|a| a == "claim-as-user") {
+        claim_as_other_user();
+        return;
+    }
+    if stage() == 2 {
+        stage2();
         return;
     }
     let luod = start_luod(&[
@@ -377,8 +388,75 @@ fn main() {
     );
     println!("ok: the table is unchanged and luod holds {fds_after} fds ({fds_before} before)");
 
-    // And the well-behaved client still goes through a preparation.
-    luoctl_ok(&["prepare", "--timeout", "60"]);
-    guest.wait_for("GUEST vm1: ready", 30);
+    // And the well-behaved client still goes through a live update.
+    let _ = &guest;
+    kexec_to(2)
+}
+
+/// Stage 2: another uid's CLAIM of root's session from the previous kernel
+/// is refused and takes nothing; then root's guest claims it intact.
+fn stage2() {
+    let _luod = start_luod(&["--group", &OTHER_UID.to_string()]);
+    let before = list();
+    check(
+        before.len() == 1 && before[0].id == "vm1" && before[0].state == "incoming",
+        format_args!("the table does not hold vm1 incoming: {before:?}"),
+    );
+    let st = Command::new("/test_binary")
+        .arg("claim-as-user")
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .status()
+        .expect("spawn");
+    check(
+        st.success(),
+        format_args!("the part as uid {OTHER_UID} failed: {st}"),
+    );
+    let after = list();
+    check(
+        after == before,
+        format_args!("a refused CLAIM changed the table: {before:?} -> {after:?}"),
+    );
+    let mut guest = Proc::spawn(
+        "guest",
+        Command::new("/luo-guest").args(["claim", "vm1", "4", "2"]),
+    );
+    guest.wait_for("GUEST vm1: counter carried on", 120);
     println!("TEST PASSED");
+}
+
+/// Stage 2, as another uid: root's vm1 is not this uid's, and naming uid 0
+/// is refused.
+fn claim_as_other_user() {
+    let mut c = Conn::connect(SOCKET)
+        .unwrap_or_else(|e| fail(format_args!("uid {OTHER_UID} cannot connect: {e}")));
+    expect_err(
+        "CLAIM of root's vm1 by a user (its own vm1 has no session)",
+        req(
+            &mut c,
+            &Request::Claim {
+                id: "vm1".into(),
+                uid: None,
+            },
+        ),
+        Errno::NOENT,
+    );
+    expect_err(
+        "CLAIM of root's vm1 naming uid 0",
+        req(
+            &mut c,
+            &Request::Claim {
+                id: "vm1".into(),
+                uid: Some(0),
+            },
+        ),
+        Errno::PERM,
+    );
+    match req(&mut c, &Request::List {}) {
+        Reply::List { clients } if clients.is_empty() => {
+            println!("ok: a user sees none of root's incoming sessions")
+        }
+        other => fail(format_args!("LIST as a user: {other:?}")),
+    }
+    println!("AS-USER PASSED");
 }
