@@ -140,20 +140,24 @@ impl Device {
     /// reboot(LINUX_REBOOT_CMD_KEXEC) as long as one of its descriptors is
     /// open. `EEXIST` if an outgoing session has this name.
     pub fn create_session(&self, name: &str) -> io::Result<Session> {
-        let name = SessionName::new(name)?;
-        let mut arg = sys::SessionArg::new(name.as_str().as_bytes());
-        sys::create_session(&self.fd, &mut arg)?;
-        Ok(Session {
-            fd: sys::session_of(&arg)?,
-        })
+        self.session_ioctl(name, sys::create_session)
     }
 
     /// Retrieves a session the previous kernel preserved. `ENOENT` if there
     /// is none by this name, `EINVAL` if it was retrieved already.
     pub fn retrieve_session(&self, name: &str) -> io::Result<Session> {
+        self.session_ioctl(name, sys::retrieve_session)
+    }
+
+    /// CREATE_SESSION or RETRIEVE_SESSION of `name`.
+    fn session_ioctl(
+        &self,
+        name: &str,
+        ioctl: fn(&sys::DeviceFd, &mut sys::SessionArg) -> io::Result<()>,
+    ) -> io::Result<Session> {
         let name = SessionName::new(name)?;
         let mut arg = sys::SessionArg::new(name.as_str().as_bytes());
-        sys::retrieve_session(&self.fd, &mut arg)?;
+        ioctl(&self.fd, &mut arg)?;
         Ok(Session {
             fd: sys::session_of(&arg)?,
         })

@@ -61,6 +61,21 @@ fn req(conn: &mut Conn, r: &Request) -> Reply {
         .0
 }
 
+/// Runs this program again with `part` as uid and gid [`OTHER_UID`]; it must
+/// succeed.
+fn run_as_other_user(part: &str) {
+    let st = Command::new("/test_binary")
+        .arg(part)
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .status()
+        .expect("spawn");
+    check(
+        st.success(),
+        format_args!("the part {part} as uid {OTHER_UID} failed: {st}"),
+    );
+}
+
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
@@ -199,107 +214,74 @@ fn main() {
     let fds_before = open_fds(pid);
     let mut c = Conn::connect(SOCKET).expect("connect");
 
-    expect_err(
-        "malformed JSON",
-        raw(&mut c, b"{\"msg\": \"SUBSCRIBE\", \"id\":\n", None),
-        Errno::INVAL,
-    );
-    expect_err(
-        "not an object",
-        raw(&mut c, b"[1,2,3]\n", None),
-        Errno::INVAL,
-    );
-    expect_err(
-        "binary junk",
-        raw(&mut c, b"\xff\xfe\x00\x01\n", None),
-        Errno::INVAL,
-    );
     let mut big = b"{\"msg\":\"SUBSCRIBE\",\"id\":\"".to_vec();
     big.extend(std::iter::repeat_n(b'a', 64 * 1024));
     big.extend(b"\"}\n");
-    expect_err("a 64 KiB message", raw(&mut c, &big, None), Errno::MSGSIZE);
-    expect_err(
-        "an unknown message",
-        raw(&mut c, b"{\"msg\":\"REBOOT\"}\n", None),
-        Errno::INVAL,
-    );
-    expect_err(
-        "an unknown field",
-        raw(&mut c, b"{\"msg\":\"LIST\",\"all\":true}\n", None),
-        Errno::INVAL,
-    );
-    expect_err(
-        "a wrong type",
-        raw(&mut c, b"{\"msg\":\"READY\",\"id\":7}\n", None),
-        Errno::INVAL,
-    );
-    expect_err(
-        "an invalid id",
-        req(
-            &mut c,
-            &Request::Subscribe {
-                id: "../etc".into(),
-                held: false,
-            },
+    let raw_cases: [(&str, &[u8], Errno); 8] = [
+        (
+            "malformed JSON",
+            b"{\"msg\": \"SUBSCRIBE\", \"id\":\n",
+            Errno::INVAL,
         ),
-        Errno::INVAL,
-    );
-    expect_err(
-        "an id too long",
-        req(
-            &mut c,
-            &Request::Subscribe {
-                id: "x".repeat(41),
-                held: false,
-            },
+        ("not an object", b"[1,2,3]\n", Errno::INVAL),
+        ("binary junk", b"\xff\xfe\x00\x01\n", Errno::INVAL),
+        ("a 64 KiB message", &big, Errno::MSGSIZE),
+        (
+            "an unknown message",
+            b"{\"msg\":\"REBOOT\"}\n",
+            Errno::INVAL,
         ),
-        Errno::INVAL,
-    );
-    expect_err(
-        "READY of an unknown id",
-        req(
-            &mut c,
-            &Request::Ready {
-                id: "nobody".into(),
-            },
+        (
+            "an unknown field",
+            b"{\"msg\":\"LIST\",\"all\":true}\n",
+            Errno::INVAL,
         ),
-        Errno::NOENT,
-    );
-    expect_err(
-        "UNSUBSCRIBE of an unknown id",
-        req(
-            &mut c,
-            &Request::Unsubscribe {
-                id: "nobody".into(),
-            },
+        (
+            "a wrong type",
+            b"{\"msg\":\"READY\",\"id\":7}\n",
+            Errno::INVAL,
         ),
-        Errno::NOENT,
-    );
-    expect_err(
-        "CLAIM of an unknown id",
-        req(
-            &mut c,
-            &Request::Claim {
-                id: "nobody".into(),
+        (
+            "a held session without its fd",
+            b"{\"msg\":\"SUBSCRIBE\",\"id\":\"x1\",\"held\":true}\n",
+            Errno::BADF,
+        ),
+    ];
+    for (what, bytes, errno) in raw_cases {
+        expect_err(what, raw(&mut c, bytes, None), errno);
+    }
+    let subscribe = |id: String| Request::Subscribe { id, held: false };
+    let nobody = || "nobody".to_owned();
+    let req_cases = [
+        ("an invalid id", subscribe("../etc".into()), Errno::INVAL),
+        ("an id too long", subscribe("x".repeat(41)), Errno::INVAL),
+        (
+            "READY of an unknown id",
+            Request::Ready { id: nobody() },
+            Errno::NOENT,
+        ),
+        (
+            "UNSUBSCRIBE of an unknown id",
+            Request::Unsubscribe { id: nobody() },
+            Errno::NOENT,
+        ),
+        (
+            "CLAIM of an unknown id",
+            Request::Claim {
+                id: nobody(),
                 uid: None,
             },
+            Errno::NOENT,
         ),
-        Errno::NOENT,
-    );
-    expect_err(
-        "READY before START_PRESERVATION",
-        req(&mut c, &Request::Ready { id: "vm1".into() }),
-        Errno::INVAL,
-    );
-    expect_err(
-        "a held session without its fd",
-        raw(
-            &mut c,
-            b"{\"msg\":\"SUBSCRIBE\",\"id\":\"x1\",\"held\":true}\n",
-            None,
+        (
+            "READY before START_PRESERVATION",
+            Request::Ready { id: "vm1".into() },
+            Errno::INVAL,
         ),
-        Errno::BADF,
-    );
+    ];
+    for (what, r, errno) in req_cases {
+        expect_err(what, req(&mut c, &r), errno);
+    }
     let memfd =
         rustix::fs::memfd_create("not-a-session", rustix::fs::MemfdFlags::CLOEXEC).expect("memfd");
     let r = raw(
@@ -326,16 +308,7 @@ fn main() {
     );
 
     // Another uid, through the socket's group.
-    let st = Command::new("/test_binary")
-        .arg("as-user")
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .status()
-        .expect("spawn");
-    check(
-        st.success(),
-        format_args!("the part as uid {OTHER_UID} failed: {st}"),
-    );
+    run_as_other_user("as-user");
 
     // The total limit (4 clients here, vm1 included).
     for id in ["r1", "r2", "r3"] {
@@ -402,16 +375,7 @@ fn stage2() {
         before.len() == 1 && before[0].id == "vm1" && before[0].state == "incoming",
         format_args!("the table does not hold vm1 incoming: {before:?}"),
     );
-    let st = Command::new("/test_binary")
-        .arg("claim-as-user")
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .status()
-        .expect("spawn");
-    check(
-        st.success(),
-        format_args!("the part as uid {OTHER_UID} failed: {st}"),
-    );
+    run_as_other_user("claim-as-user");
     let after = list();
     check(
         after == before,

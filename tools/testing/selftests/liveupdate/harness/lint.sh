@@ -58,6 +58,18 @@ check_lint() {
 	fi
 }
 
+# One `userspace.sh COMMAND` as the test NAME; its failure is the log's first
+# line matching FIRST.
+us_check() { # name command first
+	local log="$RUN_DIR/userspace-$2.log"
+	wanted "$1" || return 0
+	if "$LUO_HARNESS/userspace.sh" "$2" >"$log" 2>&1; then
+		record "$1" pass
+	else
+		record "$1" fail "$(grep -m 1 -E "$3" "$log") (see $log)"
+	fi
+}
+
 # The user space (tools/liveupdate, userspace.sh): its build, unit tests
 # (cargo test), rustfmt and clippy, each its own test.
 check_userspace() {
@@ -78,22 +90,8 @@ check_userspace() {
 			record userspace/cargo_test fail "$(grep -m 1 -E '(^error|FAILED|panicked)' "$log") (see $log)"
 		fi
 	fi
-	if wanted userspace/rustfmt; then
-		log="$RUN_DIR/userspace-fmt.log"
-		if "$LUO_HARNESS/userspace.sh" fmt >"$log" 2>&1; then
-			record userspace/rustfmt pass
-		else
-			record userspace/rustfmt fail "$(grep -m 1 '^Diff in' "$log") (see $log)"
-		fi
-	fi
-	if wanted userspace/clippy; then
-		log="$RUN_DIR/userspace-clippy.log"
-		if "$LUO_HARNESS/userspace.sh" clippy >"$log" 2>&1; then
-			record userspace/clippy pass
-		else
-			record userspace/clippy fail "$(grep -m 1 -E '^(warning|error)' "$log") (see $log)"
-		fi
-	fi
+	us_check userspace/rustfmt fmt '^Diff in'
+	us_check userspace/clippy clippy '^(warning|error)'
 }
 
 # Run by itself: the checks alone, reported like the suite.
