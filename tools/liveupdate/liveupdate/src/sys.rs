@@ -229,7 +229,10 @@ impl AsFd for SessionFd {
 macro_rules! updater_ioctl {
     ($(#[$doc:meta])* $name:ident, $file:ty, $opcode:expr, $arg:ty) => {
         $(#[$doc])*
+        /// `arg.size` is set to the struct's size first: the kernel copies
+        /// back as many bytes as `size` says, up to its own struct's.
         pub fn $name(file: &$file, arg: &mut $arg) -> io::Result<()> {
+            arg.size = size_of::<$arg>();
             // SAFETY: the opcode is the uAPI's for this command, and `$arg` is
             // the `#[repr(C)]` struct of the uAPI header that the command
             // reads and writes (layout checked above); it is borrowed mutably

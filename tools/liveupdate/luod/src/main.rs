@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -45,7 +45,7 @@ struct Args {
     /// The LUO device.
     #[arg(long, default_value = liveupdate::DEVICE_PATH)]
     device: PathBuf,
-    /// The most clients subscribed at once.
+    /// The most clients subscribed at once (at most 4096).
     #[arg(long, default_value_t = 256)]
     max_clients: usize,
     /// The most clients one uid other than root may subscribe.
@@ -107,6 +107,12 @@ struct Peer {
 }
 
 impl Peer {
+    /// Ends the connection; its reader sees it closed.
+    fn shut_down(&self) {
+        let stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+
     /// Sends `msg`. A failed or timed-out send may have left half a line:
     /// the connection is then shut down, and its reader cleans up.
     fn send(&self, msg: &Reply, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
@@ -291,12 +297,17 @@ impl Daemon {
         let key = (uid, id.to_owned());
         let mut st = self.lock();
         if let Some(c) = st.clients.get_mut(&key) {
-            // The same client again, on a new connection.
+            // The same client again, on a new connection (its old one may
+            // not be seen closed yet). With the session it holds, it is
+            // ready: it preserved what it meant to.
             c.peer = Some(peer.clone());
             if let Some(s) = held {
                 if c.session.is_none() {
                     c.session = Some(s);
+                }
+                if c.state != ClientState::Ready {
                     c.state = ClientState::Ready;
+                    self.ready.notify_all();
                 }
             }
             return Reply::Ok;
@@ -548,7 +559,11 @@ impl Daemon {
                 c.state = ClientState::Preserving;
             }
             for key in failed {
-                st.clients.remove(&key);
+                // Its connection is closed too: a client still alive
+                // reconnects and subscribes with the session it holds.
+                if let Some(peer) = st.clients.remove(&key).and_then(|c| c.peer) {
+                    peer.shut_down();
+                }
             }
         }
         for (key, peer, name, fd) in sends {
@@ -563,11 +578,10 @@ impl Daemon {
                     key.0
                 );
                 let mut st = self.lock();
-                if st
-                    .clients
-                    .get(&key)
-                    .is_some_and(|c| c.state == ClientState::Preserving)
-                {
+                if st.clients.get(&key).is_some_and(|c| {
+                    c.state == ClientState::Preserving
+                        && c.peer.as_ref().is_some_and(|p| p.serial == peer.serial)
+                }) {
                     st.clients.remove(&key);
                 }
             }
@@ -583,7 +597,7 @@ impl Daemon {
             Duration::from_millis(timeout_ms).min(Duration::from_secs(self.args.max_timeout));
         let deadline = Instant::now() + timeout;
         self.lock().prepared = false;
-        loop {
+        let mut st = loop {
             self.start_preservation();
             let st = self.lock();
             let total = st.clients.len();
@@ -594,7 +608,9 @@ impl Daemon {
                 .map(|((u, id), _)| format!("{id} (uid {u})"))
                 .collect();
             if waiting.is_empty() {
-                break;
+                // Kept: the table is written under the same lock that saw
+                // every client ready (a SUBSCRIBE now would miss it).
+                break st;
             }
             let now = Instant::now();
             if now >= deadline {
@@ -634,10 +650,9 @@ impl Daemon {
                         .unwrap_or_else(|e| e.into_inner()),
                 );
             }
-        }
+        };
         // luod's own session: the table of this preparation, replacing the
         // one of an earlier PREPARE (closing a session drops it).
-        let mut st = self.lock();
         st.own = None;
         let table = Table {
             version: TABLE_VERSION,
@@ -778,17 +793,44 @@ fn serve(
     daemon.disconnected(&peer);
 }
 
+/// The uid and pid of a connection's peer (SO_PEERCRED). Not rustix's
+/// `socket_peercred`: its `Pid` may not be 0, which the kernel reports for a
+/// peer outside luod's pid namespace.
+fn peer_cred(stream: &UnixStream) -> io::Result<(u32, i32)> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: the socket is open for the call; `cred` and `len` are valid
+    // for writes and `len` is `cred`'s size, so the kernel writes at most
+    // that many bytes of plain integers.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((cred.uid, cred.pid))
+}
+
 /// Takes a new connection: counted against the limits before a thread is
 /// made for it; refused with an error reply past them.
 fn accept(daemon: &Arc<Daemon>, stream: UnixStream, serial: u64) {
-    let cred = match rustix::net::sockopt::socket_peercred(&stream) {
+    let (uid, pid) = match peer_cred(&stream) {
         Ok(c) => c,
         Err(e) => {
             log!("SO_PEERCRED: {e}");
             return;
         }
     };
-    let (uid, pid) = (cred.uid.as_raw(), cred.pid.as_raw_nonzero().get());
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let slot = match ConnSlot::take(daemon, uid) {
         Ok(slot) => slot,
@@ -860,7 +902,17 @@ fn listen(args: &Args) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// The most clients luod takes: root's LIST of them all stays under
+/// luo-proto's `MAX_REPLY` (1 MiB, about 200 bytes a client).
+const MAX_CLIENTS: usize = 4096;
+
 fn run(args: Args) -> io::Result<()> {
+    if args.max_clients > MAX_CLIENTS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--max-clients is at most {MAX_CLIENTS}"),
+        ));
+    }
     let device = Device::open_path(&args.device).map_err(|e| {
         if e.raw_os_error() == Some(Errno::BUSY.raw_os_error()) {
             io::Error::new(

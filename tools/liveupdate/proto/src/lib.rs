@@ -11,8 +11,8 @@
 //! [`Request::Claim`] and gets its session back ([`Reply::Session`]), then
 //! retrieves its files and finishes the session itself.
 //!
-//! Every message is one JSON object on one line, at most [`MAX_MESSAGE`]
-//! bytes with its newline, tagged by its `"msg"` field, e.g.
+//! Every message is one JSON object on one line: a request at most
+//! [`MAX_MESSAGE`] bytes with its newline, a reply at most [`MAX_REPLY`], tagged by its `"msg"` field, e.g.
 //! `{"msg":"SUBSCRIBE","id":"vm1"}`. Unknown fields are refused. Every
 //! request gets exactly one reply, [`Reply::Error`] (with an errno) when it
 //! had no effect; [`Reply::Progress`] and [`Reply::StartPreservation`] are
