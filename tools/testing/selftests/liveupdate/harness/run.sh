@@ -3,9 +3,10 @@
 #
 # run.sh [-i IMPLS] [-t REGEX] [-T SECONDS] [-k]
 #
-# Runs the suite in QEMU (TCG) and prints KTAP, one line per test named
-# <impl>/<test>, ending with "N passed, N failed, N skipped, N expected
-# failures".
+# Runs the suite in QEMU (TCG) and streams KTAP, one line per test named
+# <impl>/<test> as soon as it ends, each followed by a "# progress:" line,
+# the plan after the last result, ending with "N passed, N failed, N
+# skipped, N expected failures".
 #
 #   -i IMPLS   comma-separated build variants to test (default: c,rust);
 #              interoperation tests (c-to-rust/..., rust-to-c/...) run when
@@ -35,7 +36,7 @@ while getopts 'i:t:T:kh' opt; do
 	t) FILTER=$OPTARG ;;
 	T) BOOT_TIMEOUT=$OPTARG ;;
 	k) KEEP=1 ;;
-	*) sed -n '4,20s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	*) sed -n '4,17s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 done
 
@@ -208,11 +209,24 @@ run_kexec() { # name test kernelA kernelB [variant]
 
 . "$LUO_HARNESS/run_versions.sh"
 
-# Interrupted: the jobs' VMs go with them.
-trap 'kill $(jobs -p) 2>/dev/null; wait; echo "# interrupted" >&2; exit 130' INT TERM
+# The report streams from here on; the previous run of the same tests says
+# how many there are and how long they take.
+REPORT_HISTORY="$LUO_CACHE/runs/history-$(printf '%s|%s' "$IMPLS" "$FILTER" | md5sum | cut -c1-12)"
+report_begin
+# Interrupted: the jobs' VMs go with them; what finished is reported.
+trap 'kill $(jobs -p) 2>/dev/null; wait; collect_done all; echo "# interrupted"
+      REPORT_HISTORY=; report_end; exit 130' INT TERM
 check_uapi
 check_lint
 check_userspace
+# The reporting itself, fed canned results.
+if wanted harness/report; then
+	if out=$("$LUO_HARNESS/report_test.sh" 2>&1); then
+		record harness/report pass
+	else
+		record harness/report fail "$(head -n 1 <<<"$out")"
+	fi
+fi
 bz() { echo "${KDIR[$1]}/arch/x86/boot/bzImage"; }
 prepare_versions
 # Test modules, built once per kernel before jobs use them.
@@ -257,5 +271,5 @@ if [ -n "${KDIR[c]:-}" ] && [ -n "${KDIR[rust]:-}" ]; then
 fi
 run_versions
 collect_jobs
-report
+report_end
 
