@@ -26,6 +26,24 @@ INTEGRATED=0
 
 VARIANTS="c, rust, c-debug, rust-debug, c-bench, rust-bench, c-7.2, rust-minrustc, rust-kcsan"
 
+# The build steps (kbuild's "  CC      file.o" lines) a log shows so far.
+build_steps() { # log
+	grep -cE '^  [A-Z][A-Z0-9_]* ' "$1" || true
+}
+# Progress of a build: its steps so far, and their share of the variant's
+# last full build (at most 99 % until it ends).
+build_status() { # log
+	local n pct
+	n=$(build_steps "$1")
+	if [ -n "${BUILD_STEPS_LAST:-}" ] && [ "$BUILD_STEPS_LAST" -gt 0 ]; then
+		pct=$((n * 100 / BUILD_STEPS_LAST))
+		[ "$pct" -le 99 ] || pct=99
+		echo "$n build steps, about $pct % of the last full build's $BUILD_STEPS_LAST"
+	else
+		echo "$n build steps"
+	fi
+}
+
 build_one() {
 	local variant=$1 impl=${1%%-*} bdir frag log src
 	case "$impl" in
@@ -95,7 +113,8 @@ build_one() {
 	msg "building $variant (log: $log)"
 	local t0=$SECONDS
 	luo_tool_versions "$variant" | sed 's/^/# /' >"$log"
-	if ! luo_make "$src" "$bdir" bzImage >>"$log" 2>&1; then
+	BUILD_STEPS_LAST=$(cat "$bdir/.luo-build-steps" 2>/dev/null || true)
+	if ! luo_progress "building $variant" "$log" build_status luo_make "$src" "$bdir" bzImage; then
 		echo "build of $variant failed; first error:" >&2
 		grep -m 1 -B 2 -A 12 -E '(error(\[E[0-9]+\])?:|Error [0-9]+)' "$log" >&2 || tail -n 40 "$log" >&2
 		die "kernel build failed (log: $log)"
@@ -105,8 +124,13 @@ build_one() {
 	# Module.symvers, for the test modules the runner builds (tests/modules/).
 	case "$variant" in
 	*-bench) ;;
-	*) luo_make "$src" "$bdir" modules >>"$log" 2>&1 || die "make modules failed (log: $log)" ;;
+	*) luo_progress "building $variant's modules" "$log" build_status luo_make "$src" "$bdir" modules ||
+		die "make modules failed (log: $log)" ;;
 	esac
+	# The most steps a build of this variant took: a full build's.
+	local steps
+	steps=$(build_steps "$log")
+	[ "$steps" -le "${BUILD_STEPS_LAST:-0}" ] || echo "$steps" >"$bdir/.luo-build-steps"
 	[ -x "$bdir/usr/gen_init_cpio" ] || luo_make "$src" "$bdir" usr/gen_init_cpio >>"$log" 2>&1 ||
 		die "gen_init_cpio failed (log: $log)"
 	msg "built $variant in $((SECONDS - t0)) s"

@@ -43,6 +43,32 @@ JOBS="${JOBS:-$(nproc)}"
 msg() { printf '# %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# luo_progress WHAT LOG STATUS CMD...: runs CMD with its output appended to
+# LOG and, every 30 s while it runs, prints "# WHAT: <STATUS LOG>, <elapsed>"
+# (STATUS is a function that reads LOG; luo_no_status says nothing), so that
+# no long step is silent. Returns CMD's status.
+luo_progress() {
+	local what=$1 log=$2 status=$3 pid t0=$SECONDS next=30 st el
+	shift 3
+	"$@" >>"$log" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		el=$((SECONDS - t0))
+		if [ "$el" -ge "$next" ]; then
+			st=$("$status" "$log" 2>/dev/null) || st=""
+			msg "$what: ${st:+$st, }$((el / 60))m$(printf '%02d' $((el % 60)))s"
+			next=$((next + 30))
+		fi
+	done
+	wait "$pid"
+}
+luo_no_status() { :; }
+# Progress of a cargo build: crates compiled so far.
+cargo_status() { # log
+	echo "$(grep -c '^ *Compiling ' "$1") crates compiled"
+}
+
 # The unpacked tree of a source package in the cache: the newest of its series.
 luo_cached_src() { # [series, default 7.3]
 	local d

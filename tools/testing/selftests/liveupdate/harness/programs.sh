@@ -42,7 +42,7 @@ done
 OWN_KEXEC="$OWN_KEXEC$US_TESTS"
 US_BUILD_ERR=""
 if [ -n "$US_TESTS" ]; then
-	if us_dir=$("$LUO_HARNESS/userspace.sh" build 2>"$RUN_DIR/userspace-build.log"); then
+	if us_dir=$("$LUO_HARNESS/userspace.sh" build "" "$RUN_DIR/userspace-build.log"); then
 		for b in luod luoctl luo-guest $US_TESTS; do
 			cp "$us_dir/$b" "$BIN/$b"
 		done

@@ -68,6 +68,11 @@ need_root() {
 	[ "$(id -u)" = 0 ] || die "$1 (run as root, or: sudo apt-get install $2)"
 }
 
+# Progress of apt-get install: packages unpacked and set up so far.
+apt_status() { # log
+	echo "$(grep -c '^Unpacking ' "$1") unpacked, $(grep -c '^Setting up ' "$1") set up"
+}
+
 APT_REFRESHED=0
 # Installs or upgrades packages (name or name=version), after refreshing the
 # package lists once per set-up: a stale list would install old versions.
@@ -82,8 +87,9 @@ apt_install() {
 		APT_REFRESHED=1
 	fi
 	msg "installing from Debian: $*"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
-		>"$LUO_CACHE/apt-install.log" 2>&1 || {
+	: >"$LUO_CACHE/apt-install.log"
+	luo_progress "installing from Debian" "$LUO_CACHE/apt-install.log" apt_status \
+		env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" || {
 		tail -n 15 "$LUO_CACHE/apt-install.log" | sed 's/^/apt: /' >&2
 		die "apt-get install $* failed (see $LUO_CACHE/apt-install.log)"
 	}
@@ -150,8 +156,10 @@ install_bindgen() { # min-version
 	fi
 	command -v cargo >/dev/null || die "cargo not found: bindgen-cli is installed with 'cargo install' (install rustup or Debian's cargo)"
 	msg "installing bindgen-cli $LUO_BINDGEN_VERSION (about 90 s; log: $LUO_CACHE/bindgen-install.log)"
-	cargo install --locked bindgen-cli --version "$LUO_BINDGEN_VERSION" \
-		--root "$LUO_CACHE/bindgen" >"$LUO_CACHE/bindgen-install.log" 2>&1 ||
+	: >"$LUO_CACHE/bindgen-install.log"
+	luo_progress "installing bindgen-cli" "$LUO_CACHE/bindgen-install.log" cargo_status \
+		cargo install --locked bindgen-cli --version "$LUO_BINDGEN_VERSION" \
+		--root "$LUO_CACHE/bindgen" ||
 		die "cargo install bindgen-cli failed: crates.io unreachable? (see $LUO_CACHE/bindgen-install.log)"
 	version_ge "$LUO_BINDGEN_VERSION" "$1" ||
 		die "bindgen $LUO_BINDGEN_VERSION is older than the kernel's minimum $1"
@@ -169,6 +177,15 @@ check_versions() { # tree
 	version_ge "$v" "$QEMU_MIN" || die "QEMU $v is installed, the harness needs $QEMU_MIN or newer"
 	v=$("$LUO_RUSTC" --version | awk '{ print $2 }')
 	version_ge "$v" "$(tree_min rustc)" || die "$LUO_RUSTC is rustc $v, the kernel needs $(tree_min rustc) or newer"
+}
+
+# Progress of a download into $LUO_CACHE/dl: the bytes there so far.
+download_status() { # log
+	echo "$(du -sm "$LUO_CACHE/dl" | cut -f1) MB in $LUO_CACHE/dl"
+}
+# Progress of an unpacking: the size of the tree so far.
+unpack_status() { # log
+	echo "$(du -sm "$UNPACK_DIR" 2>/dev/null | cut -f1) MB unpacked"
 }
 
 fetch_source() { # package
@@ -189,8 +206,9 @@ fetch_source() { # package
 	msg "fetching $pkg from Debian ($LUO_SRC_SUITES; about 170 MB)"
 	apt-get "${opts[@]}" update >"$LUO_CACHE/apt-src-update.log" 2>&1 ||
 		die "could not read the Debian suites $LUO_SRC_SUITES (see $LUO_CACHE/apt-src-update.log)"
-	(cd "$LUO_CACHE/dl" && apt-get "${opts[@]}" download "$pkg" \
-		>"$LUO_CACHE/apt-src-download.log" 2>&1) ||
+	: >"$LUO_CACHE/apt-src-download.log"
+	(cd "$LUO_CACHE/dl" && luo_progress "fetching $pkg" "$LUO_CACHE/apt-src-download.log" \
+		download_status apt-get "${opts[@]}" download "$pkg") ||
 		die "$pkg is in none of $LUO_SRC_SUITES (see $LUO_CACHE/apt-src-download.log)"
 	local deb ver dir
 	deb=$(ls -1t "$LUO_CACHE"/dl/"$pkg"_*.deb | head -n 1)
@@ -200,9 +218,11 @@ fetch_source() { # package
 		msg "unpacking $(basename "$deb") into $dir (about a minute)"
 		rm -rf "$dir" "$dir.tmp"
 		mkdir -p "$dir.tmp"
-		dpkg-deb --fsys-tarfile "$deb" |
-			tar -xO "./usr/src/$pkg.tar.xz" |
-			tar -xJ -C "$dir.tmp" --strip-components=1
+		UNPACK_DIR="$dir.tmp"
+		luo_progress "unpacking $pkg" "$LUO_CACHE/unpack.log" unpack_status \
+			sh -c 'dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/src/$2.tar.xz" |
+			       tar -xJ -C "$3" --strip-components=1' sh "$deb" "$pkg" "$dir.tmp" ||
+			die "unpacking $deb failed (see $LUO_CACHE/unpack.log)"
 		mv "$dir.tmp" "$dir"
 		echo "$pkg" >"$dir/.luo-unpacked"
 	fi

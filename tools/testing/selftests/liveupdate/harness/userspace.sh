@@ -6,10 +6,12 @@
 # luod, luoctl, the programs of the luod tests), built with Debian's cargo
 # and rustc, the toolchain the kernel is built with, from Cargo.lock.
 #
-#   build [TOOLCHAIN]  static release binaries (+crt-static on the gnu
-#                      target), for the VMs' initramfs; prints their
+#   build [TOOLCHAIN [LOG]]  static release binaries (+crt-static on the
+#                      gnu target), for the VMs' initramfs; prints their
 #                      directory. TOOLCHAIN: a directory of toolchain.sh
-#                      (bin/cargo, bin/rustc) instead of /usr/bin's
+#                      (bin/cargo, bin/rustc) instead of /usr/bin's ("" for
+#                      those); LOG: where cargo's output goes (progress is
+#                      printed every 30 s)
 #   check TOOLCHAIN    a debug build of every target with that toolchain
 #                      (toolchain.sh's directory: the kernel's minimum rustc)
 #   test               cargo test: the unit and doc tests, no kernel needed
@@ -48,10 +50,13 @@ us_bindir() { # toolchain
 	echo "$LUO_CACHE/userspace/${tc:+$(basename "$tc")-}target/$US_TARGET/release"
 }
 
-us_build() { # [toolchain]
-	local tc=${1:-} d b
+us_build() { # [toolchain] [log]
+	local tc=${1:-} log=${2:-/dev/stderr} d b
+	[ "$log" = /dev/stderr ] || : >"$log"
 	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
-		us_cargo "$tc" build --release --locked --target "$US_TARGET" --bins >&2
+		luo_progress "building the user space" "$log" cargo_status \
+		us_cargo "$tc" build --release --locked --target "$US_TARGET" --bins ||
+		die "cargo build failed${2:+ (see $log)}"
 	d=$(us_bindir "$tc")
 	for b in $US_BINS; do
 		[ -x "$d/$b" ] || die "cargo built no $b in $d"
@@ -66,7 +71,7 @@ us_build() { # [toolchain]
 cmd=${1:-build}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-build) us_build "${1:-}" ;;
+build) us_build "${1:-}" "${2:-}" ;;
 check) us_cargo "${1:?usage: userspace.sh check TOOLCHAIN}" build --locked --workspace --all-targets ;;
 test) us_cargo "" test --locked --workspace ;;
 fmt) us_cargo "" fmt --all --check ;;
@@ -76,5 +81,5 @@ sizes)
 	for b in $US_BINS; do
 		printf '%-18s %8d bytes\n' "$b" "$(stat -c %s "$d/$b")"
 	done ;;
-*) sed -n '4,19s/^# \{0,1\}//p' "$0"; exit 2 ;;
+*) sed -n '4,23s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac
