@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # bench.sh [-r RUNS] [-o FILE] [-s SCENARIOS] [-N SCALE_MAX] [-m MEASURES] [-p]
+#          [-R DIR]
 #
 # The benchmark: the C and the Rust LUO side by side. Builds c-bench and
 # rust-bench (config.bench: the selftest fragments plus the reboot-time hook,
@@ -30,7 +31,10 @@
 #
 # Writes the raw numbers to $LUO_CACHE/bench/<date>/raw-<measure>.txt, the
 # markdown tables to FILE (default: stdout) and, with -o FILE.md, the same
-# rows as JSON to FILE.json. Not a pass/fail test.
+# rows as JSON to FILE.json and two SVG charts (harness/bench_charts.py,
+# Debian's matplotlib) to FILE-scaling.svg and FILE-blackout.svg, linked
+# from FILE.md. -R DIR renders tables, JSON and charts again from the raw
+# numbers of an earlier run's directory, with no run. Not a pass/fail test.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -40,7 +44,8 @@ SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000 kexec:1:1
 SCALE_MAX=100000
 MEASURES=tcg,icount
 PROFILE=
-while getopts 'r:o:s:N:m:ph' opt; do
+RENDER=
+while getopts 'r:o:s:N:m:pR:h' opt; do
 	case $opt in
 	r) RUNS=$OPTARG ;;
 	o) OUT=$OPTARG ;;
@@ -48,7 +53,8 @@ while getopts 'r:o:s:N:m:ph' opt; do
 	N) SCALE_MAX=$OPTARG ;;
 	m) MEASURES=$OPTARG ;;
 	p) PROFILE=1 ;;
-	*) sed -n '4,33s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	R) RENDER=$OPTARG ;;
+	*) sed -n '4,38s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 done
 for m in ${MEASURES//,/ }; do
@@ -59,12 +65,17 @@ for m in ${MEASURES//,/ }; do
 done
 
 src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
-"$LUO_HARNESS/build.sh" c-bench rust-bench >/dev/null || die "build failed"
+[ -n "$RENDER" ] || "$LUO_HARNESS/build.sh" c-bench rust-bench >/dev/null || die "build failed"
 declare -A KDIR=([c]=$(luo_build_dir c-bench) [rust]=$(luo_build_dir rust-bench))
 hdr="${KDIR[rust]}/hdr/include"
 CPIO="${KDIR[rust]}/usr/gen_init_cpio"
 
 DIR="$LUO_CACHE/bench/$(date +%Y%m%d-%H%M%S)"
+if [ -n "$RENDER" ]; then
+	DIR=$(cd "$RENDER" && pwd) || die "-R: no directory $RENDER"
+	MEASURES=$(for m in tcg icount; do [ -s "$DIR/raw-$m.txt" ] && echo "$m"; done | paste -sd,)
+	[ -n "$MEASURES" ] || die "-R: no raw-tcg.txt or raw-icount.txt in $DIR"
+fi
 BIN="$DIR/bin"
 mkdir -p "$BIN"
 # Quiet console (loglevel=6 keeps the KERN_NOTICE benchmark lines), 2 GiB so
@@ -158,6 +169,7 @@ one() { # run impl scenario
 
 table() { # measure runs first
 	LUO_BENCH_MEASURE=$1 LUO_BENCH_TITLE=$3 LUO_BENCH_JSON="$DIR/rows-$1.json" \
+	LUO_BENCH_PARTS="$DIR/parts-$1.json" \
 	python3 "$LUO_HARNESS/bench_table.py" "$DIR/raw-$1.txt" "$2" \
 		"$(qemu-system-x86_64 --version | head -n 1)" \
 		"$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
@@ -193,6 +205,12 @@ for MEASURE in ${MEASURES//,/ }; do
 	fi
 	RAW="$DIR/raw-$MEASURE.txt"
 	t0=$SECONDS
+	if [ -n "$RENDER" ]; then
+		runs=$(awk '{ print $1 }' "$RAW" | sort -u | wc -l)
+		table "$MEASURE" "$runs" "$first" >>"$DIR/table.md" || die "table failed"
+		first=0
+		continue
+	fi
 	for run in $(seq 1 "$runs"); do
 		if [ $((run % 2)) = 1 ]; then order="c rust"; else order="rust c"; fi
 		for sc in $all; do
@@ -218,10 +236,28 @@ for MEASURE in ${MEASURES//,/ }; do
 done
 python3 -c 'import json, sys; print(json.dumps([r for f in sys.argv[1:] for r in json.load(open(f))], indent=1))' \
 	"$DIR"/rows-*.json >"$DIR/bench.json" || die "JSON failed"
+# The charts (with -o FILE.md: beside it, linked from it).
+parts="$DIR/parts-icount.json"
+[ -s "$parts" ] || parts="$DIR/parts-tcg.json"
+/usr/bin/python3 "$LUO_HARNESS/bench_charts.py" "$DIR/bench.json" "$parts" "$DIR/chart" \
+	>/dev/null || die "charts failed (is python3-matplotlib installed? lu bench installs it)"
+if [ -n "$OUT" ] && [[ "$OUT" == *.md ]]; then
+	base=$(basename "${OUT%.md}")
+	{
+		echo "### Charts"
+		echo
+		echo "![Per-call cost against N: CREATE_SESSION and PRESERVE_FD, C and Rust]($base-scaling.svg)"
+		echo
+		echo "![Blackout by step per hand-over: reboot, early initcall, first open, retrieve-all]($base-blackout.svg)"
+		echo
+	} >>"$DIR/table.md"
+	cp "$DIR/chart-scaling.svg" "${OUT%.md}-scaling.svg" &&
+		cp "$DIR/chart-blackout.svg" "${OUT%.md}-blackout.svg" || die "cannot write the charts beside $OUT"
+fi
 if [ -n "$OUT" ]; then
-	cp "$DIR/table.md" "$OUT"
-	[[ "$OUT" != *.md ]] || cp "$DIR/bench.json" "${OUT%.md}.json"
-	msg "table written to $OUT (with -o FILE.md, the rows as JSON in FILE.json)"
+	cp "$DIR/table.md" "$OUT" || die "cannot write $OUT"
+	[[ "$OUT" != *.md ]] || cp "$DIR/bench.json" "${OUT%.md}.json" || die "cannot write ${OUT%.md}.json"
+	msg "table written to $OUT (with -o FILE.md, the rows as JSON in FILE.json and the charts in FILE-scaling.svg and FILE-blackout.svg)"
 else
 	cat "$DIR/table.md"
 fi

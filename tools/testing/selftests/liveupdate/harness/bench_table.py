@@ -250,6 +250,20 @@ for sc in scen:
         unit_div=1000000, digits=0, key=shape(sc))
 print()
 
+# The steps of each hand-over, medians, for the blackout chart (LUO_BENCH_PARTS).
+if os.environ.get("LUO_BENCH_PARTS"):
+    import json
+    steps = {"reboot": "reboot_ns", "early": "initcall_early_ns", "open": "first_open_ns",
+             "retrieve_all": "retrieve_all_ns"}
+    out_parts = {"measure": "icount" if ICOUNT else "tcg", "shapes": {}}
+    for sc in scen:
+        out_parts["shapes"][shape(sc)] = {
+            impl: {k: (None if agg(impl, sc, m) is None else agg(impl, sc, m)[0])
+                   for k, m in steps.items()} for impl in ("c", "rust")}
+    with open(os.environ["LUO_BENCH_PARTS"], "w") as out:
+        json.dump(out_parts, out, indent=1)
+        out.write("\n")
+
 if os.environ.get("LUO_BENCH_JSON"):
     import json
     with open(os.environ["LUO_BENCH_JSON"], "w") as out:

@@ -15,8 +15,13 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-OLD=0
-[ "${1:-}" = --old ] && OLD=1
+OLD=0 BENCH=0
+for a in "$@"; do
+	case "$a" in
+	--old) OLD=1 ;;      # the 7.2 source too
+	--bench) BENCH=1 ;;  # what lu bench needs beyond the suite: matplotlib
+	esac
+done
 
 # command:package, what must be present after set-up. The Rust packages are
 # handled together (rust_packages): they must be one version.
@@ -239,6 +244,10 @@ fi
 tree=$(luo_src_dir) || die "no kernel tree (LUO_TREE=$LUO_TREE has no Makefile)"
 install_tools
 rust_packages "$("$tree/scripts/min-tool-version.sh" rustc)"
+# The benchmark's charts: Debian's matplotlib, for Debian's python3.
+if [ "$BENCH" = 1 ] && ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+	apt_install python3-matplotlib
+fi
 install_bindgen "$("$tree/scripts/min-tool-version.sh" bindgen)"
 check_versions "$tree"
 msg "kernel source: $tree ($(make -s -C "$tree" kernelversion 2>/dev/null))"
