@@ -6,7 +6,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -129,18 +129,14 @@ fn open_device() -> Device {
 
 /// A descriptor this process inherited, checked to be open.
 fn inherited(fd: RawFd) -> OwnedFd {
-    if fd < 0 || rustix::io::fcntl_getfd(unsafe_borrow(fd)).is_err() {
+    // SAFETY: F_GETFD only reads the descriptor table's flags of `fd`; any
+    // number is allowed (EBADF if it is not open).
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         fail(format_args!("fd {fd} is not open"));
     }
     // SAFETY: `fd` is open (checked above) and was passed to this process
     // to use; nothing else in it owns the descriptor.
     unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn unsafe_borrow<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    // SAFETY: only used for one fcntl(F_GETFD) that checks whether `fd` is
-    // open; the borrow does not outlive that call.
-    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 fn split_pair<'a>(s: &'a str, what: &str) -> (&'a str, &'a str) {

@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -456,15 +456,11 @@ pub fn reply_error(errno: i32, error: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{error} ({e})"))
 }
 
-/// A borrowed descriptor of anything that has one (for [`Conn::send`]).
-pub fn borrow<F: AsFd>(f: &F) -> BorrowedFd<'_> {
-    f.as_fd()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::fd::AsFd;
 
     #[test]
     fn messages_are_one_json_object_tagged_by_msg() {
