@@ -272,7 +272,12 @@ impl Handler {
         let mut args = self.args(a);
         if let Some(f) = self.ops().freeze {
             // SAFETY: `args` is a valid argument block for this handler.
-            to_result(unsafe { f(&mut args) })?;
+            let ret = unsafe { f(&mut args) };
+            // Tested here rather than by a call to `to_result`: reboot runs this once per file
+            // while the machine waits.
+            if ret < 0 {
+                return Err(Error::from_errno(ret));
+            }
         }
         Ok(args.serialized_data)
     }

@@ -281,12 +281,10 @@ impl FlbState {
     /// reboot reads them under the registry's lock, under which no FLB lock may be taken.
     /// With the reboot gate shut no file preserves or unpreserves, so the data only changes
     /// when a module's last put drops the count to zero, which is stored before the object
-    /// goes: a count still non-zero after the data was read vouches for it. (A module's get
-    /// or put racing reboot makes the count a moment's, as in C.)
+    /// goes: a count still non-zero after the data was read vouches for it. Every earlier
+    /// publication happened before the gate was shut, so the data read is at least that new.
+    /// (A module's get or put racing reboot makes the count a moment's, as in C.)
     pub(crate) fn outgoing_record(&self) -> Option<(u64, u64)> {
-        if self.record_count.load(Acquire) == 0 {
-            return None;
-        }
         let data = self.record_data.load(Acquire);
         let count = self.record_count.load(Acquire);
         (count > 0).then_some((data, count))

@@ -9,12 +9,16 @@
 //! serialization failed, opens again. An operation that arrives while reboot is serializing
 //! waits for the outcome, as it would block in the C implementation, instead of racing it.
 //!
-//! The gate's lock is a leaf: nothing else is locked while it is held.
+//! Reboot serializes holding the gate's lock (one acquisition for the whole reboot: it runs
+//! once per boot, while the machine waits), so the gate's lock comes before every other lock.
+//! Operations take it only with no other lock held: to enter, before anything else, and to
+//! leave, after everything else was released.
 
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
     sync::{
+        lock::mutex::MutexGuard,
         CondVar,
         Mutex, //
     },
@@ -35,6 +39,9 @@ struct State {
     phase: Phase,
     /// Operations inside the gate.
     inside: usize,
+    /// Operations and reboots waiting for a reboot in `Closing` to finish: the end of a
+    /// reboot wakes them only if there are any.
+    waiting: usize,
 }
 
 /// The reboot gate.
@@ -59,9 +66,15 @@ impl Drop for Pass<'_> {
     }
 }
 
-/// A reboot that closed the gate; opens it again when dropped unless it succeeded.
+/// A reboot that closed the gate, holding its lock; opens it again when dropped unless it
+/// succeeded.
+///
+/// # Invariants
+///
+/// `state` is `gate`'s state, in phase [`Phase::Closing`] with no operation inside.
 pub(crate) struct Closed<'a> {
     gate: &'a Gate,
+    state: MutexGuard<'a, State>,
     serialized: bool,
 }
 
@@ -74,20 +87,29 @@ impl Closed<'_> {
 
 impl Drop for Closed<'_> {
     fn drop(&mut self) {
-        let mut s = self.gate.state.lock();
-        s.phase = if self.serialized {
+        self.state.phase = if self.serialized {
             Phase::Serialized
         } else {
             Phase::Open
         };
-        self.gate.changed.notify_all();
+        if self.state.waiting != 0 {
+            self.gate.changed.notify_all();
+        }
+        // The guard, dropped after this, unlocks.
     }
 }
 
 impl Gate {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            state <- new_mutex!(State { phase: Phase::Open, inside: 0 }, "luo_gate::state"),
+            state <- new_mutex!(
+                State {
+                    phase: Phase::Open,
+                    inside: 0,
+                    waiting: 0,
+                },
+                "luo_gate::state"
+            ),
             changed <- new_condvar!("luo_gate::changed"),
         })
     }
@@ -97,7 +119,9 @@ impl Gate {
     fn pass(&self) -> Option<Pass<'_>> {
         let mut s = self.state.lock();
         while s.phase == Phase::Closing {
+            s.waiting += 1;
             self.changed.wait(&mut s);
+            s.waiting -= 1;
         }
         if s.phase == Phase::Serialized {
             return None;
@@ -121,19 +145,28 @@ impl Gate {
     /// earlier reboot already serialized everything.
     pub(crate) fn close(&self) -> Option<Closed<'_>> {
         let mut s = self.state.lock();
-        // Two reboots are serialized by the kexec lock; wait for one anyway.
-        while s.phase == Phase::Closing {
-            self.changed.wait(&mut s);
-        }
-        if s.phase == Phase::Serialized {
-            return None;
+        // The usual case, open with nothing inside, tested once: this runs once per boot,
+        // while the machine waits (see `reboot::serialize`).
+        if s.phase != Phase::Open || s.inside != 0 {
+            // Two reboots are serialized by the kexec lock; wait for one anyway.
+            while s.phase == Phase::Closing {
+                s.waiting += 1;
+                self.changed.wait(&mut s);
+                s.waiting -= 1;
+            }
+            if s.phase == Phase::Serialized {
+                return None;
+            }
+            s.phase = Phase::Closing;
+            while s.inside > 0 {
+                self.changed.wait(&mut s);
+            }
         }
         s.phase = Phase::Closing;
-        while s.inside > 0 {
-            self.changed.wait(&mut s);
-        }
+        // INVARIANT: Closing, nobody inside, and the lock stays held.
         Some(Closed {
             gate: self,
+            state: s,
             serialized: false,
         })
     }

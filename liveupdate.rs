@@ -30,14 +30,16 @@
 //!
 //! # Lock order
 //!
-//! `Luo::incoming` → the registry's lock; `Luo::sessions` → `Session::inner` →
+//! The reboot gate's lock → everything else (reboot serializes holding it; operations take
+//! it with nothing else held). `Luo::incoming` → the registry's lock; `Luo::sessions` →
+//! `Session::inner` →
 //! `FlbState::{outgoing, incoming}` → the registry's lock → the FLB states' list, and
 //! `Session::inner` → the preserved ids of `Core`. No FLB state's lock is ever taken under
 //! the registry's lock (reboot reads the FLBs' records under it from values stored outside
 //! the locks), so FLB callbacks, which run under their FLB's lock, may call the FLB API,
 //! registration included.
 //! `FlbState::incoming` → `Flbs::records` (the previous kernel's FLB records, read at their
-//! first use). The reboot gate's lock, `Flbs::records` and the preserved ids are leaves.
+//! first use). `Flbs::records` and the preserved ids are leaves.
 //! The hand-over's pages go back with no lock held.
 //!
 //! Every ioctl effect and every close runs inside the reboot gate (never a user-memory access
@@ -148,17 +150,23 @@ fn parse_incoming(h: &mut HandOver, pa: u64, len: usize) -> bool {
 
 /// Value of the `liveupdate=` boot parameter (default off, like the C core).
 static PARAM: Atomic<bool> = Atomic::new(false);
-/// Live update is enabled: the parameter was set, KHO is on and set-up succeeded.
-static ENABLED: Atomic<bool> = Atomic::new(false);
+/// The live update state while live update is enabled (the parameter was set, KHO is on and
+/// set-up succeeded), null otherwise: one load tells both, on every ioctl and at reboot.
+///
+/// # Invariants
+///
+/// Null, or the address of the value `LUO` holds, which is never dropped.
+static ENABLED: Atomic<*const Luo> = Atomic::new(core::ptr::null());
 static LUO: SetOnce<Pin<KBox<Luo>>> = SetOnce::new();
 static DEVICE: SetOnce<Pin<KBox<MiscDeviceRegistration<Device>>>> = SetOnce::new();
 
 /// The live update state, if live update is enabled.
 pub(crate) fn luo() -> Option<&'static Luo> {
-    if !ENABLED.load(Acquire) {
-        return None;
-    }
-    LUO.as_ref().map(|b| &**b)
+    let luo = ENABLED.load(Acquire);
+    // SAFETY: By the invariant of `ENABLED`, `luo` is null or points to the state `LUO` holds
+    // for as long as the kernel runs; the acquire load pairs with the release store that
+    // published it, after `LUO` was populated.
+    unsafe { luo.as_ref() }
 }
 
 /// Called by the `early_param("liveupdate")` glue with the parsed value.
@@ -186,7 +194,10 @@ pub extern "C" fn luo_rs_early_init() -> c_int {
                 luo.as_mut().receive(|h| parse_incoming(h, pa, len));
             }
             LUO.populate(luo);
-            ENABLED.store(true, Release);
+            if let Some(luo) = LUO.as_ref() {
+                // INVARIANT: The value `LUO` holds.
+                ENABLED.store(core::ptr::from_ref::<Luo>(luo), Release);
+            }
         }
         Err(e) => pr_err!("failed to allocate the live update state: {:?}\n", e),
     }
@@ -200,7 +211,7 @@ pub extern "C" fn luo_rs_late_init() -> c_int {
         let Some(luo) = luo() else {
             return Ok(0);
         };
-        late_init(luo).inspect_err(|_| ENABLED.store(false, Release))?;
+        late_init(luo).inspect_err(|_| ENABLED.store(core::ptr::null(), Release))?;
         Ok(0)
     })
 }

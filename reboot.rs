@@ -135,6 +135,8 @@ fn serialize_closed(luo: &Luo) -> Result {
             data,
         );
     }
-    *pool = chain.into_written();
+    // `pool` was taken above and is empty: forgetting it frees nothing, and spares reboot a
+    // call to free an empty vector.
+    core::mem::forget(core::mem::replace(pool, chain.into_written()));
     Ok(())
 }

@@ -129,6 +129,10 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
 
     /// Makes sure the next append allocates nothing: `ENOSPC` past [`MAX_BLOCKS`] blocks.
     pub(crate) fn reserve(&mut self) -> Result {
+        // Room in the pages there are (always, at reboot): one test.
+        if self.len < self.pages.len().min(MAX_BLOCKS) * E::PER_BLOCK {
+            return Ok(());
+        }
         let want = pages_for::<E>(self.len + 1);
         if want > MAX_BLOCKS {
             return Err(ENOSPC);
@@ -170,10 +174,14 @@ impl<P: OutMem, E: Entry> Chain<P, E> {
 
     /// Entry `i`, to change in place.
     pub(crate) fn entry_mut(&mut self, i: usize) -> Option<&mut E> {
-        if i >= self.len {
-            return None;
-        }
-        let page = self.pages[i / E::PER_BLOCK].bytes();
+        // One test, not two (reboot calls this once per file): an index past the entries is
+        // mapped past the pages.
+        let block = if i < self.len {
+            i / E::PER_BLOCK
+        } else {
+            usize::MAX
+        };
+        let page = self.pages.get_mut(block)?.bytes();
         slot_mut::<E>(page, i % E::PER_BLOCK)
     }
 

@@ -704,6 +704,40 @@ mod handover {
     }
 
     #[test]
+    fn spare_pages_hold_no_entries() {
+        // Three pages reserved (as reboot's session chain is), one entry written: the slots
+        // of the spares and the rest of the first page are no entries, and appends use the
+        // reserved pages in order without allocating.
+        let mut pages = KVec::new();
+        for _ in 0..3 {
+            pages.push(Fake1::alloc().unwrap(), GFP_KERNEL).unwrap();
+        }
+        let addrs: KVec<u64> = {
+            let mut v = KVec::new();
+            for p in pages.iter() {
+                v.push(p.1, GFP_KERNEL).unwrap();
+            }
+            v
+        };
+        let mut chain: Chain<Fake1, FileSer> = Chain::with_pages(pages);
+        chain.push_file(b"memfd-v2", 1, 0).unwrap();
+        assert!(chain.entry_mut(0).is_some());
+        for i in [1usize, 62, 63, 64, 126, 189, usize::MAX] {
+            assert!(chain.entry_mut(i).is_none());
+        }
+        for t in 1..64u64 {
+            chain.push_file(b"memfd-v2", 1, t).unwrap();
+        }
+        assert!(chain.entry_mut(63).is_some());
+        assert!(chain.entry_mut(64).is_none());
+        assert_eq!(chain.head(), addrs[0]);
+        chain.trim();
+        let pages = chain.into_written();
+        check_chain(&pages, 64);
+        assert_eq!(pages[1].1, addrs[1]);
+    }
+
+    #[test]
     fn a_failed_attempt_gives_back_zeroed_pages() {
         let mut chain: Chain<Fake1, FileSer> = Chain::new();
         for t in 0..70u64 {

@@ -24,10 +24,12 @@
 # instructions (1 ns = 1 instruction), deterministic: one run is enough.
 #
 # -p profiles instead: one icount run of the kexec scenarios with a QEMU plugin
-# (harness/prof.c) that counts every instruction the next kernel executes in its
-# early initcall and its first open of /dev/liveupdate, and a table per scenario
-# of where they go, function by function, C next to Rust (harness/prof_table.py;
-# the guests boot with nokaslr so that addresses are the vmlinux's).
+# (harness/prof.c) that counts every instruction executed in liveupdate_reboot()
+# and in the next kernel's early initcall and first open of /dev/liveupdate, and
+# the blocks QEMU translated meanwhile (TCG's cost of code run for the first
+# time), and a table per scenario of where they go, function by function, C
+# next to Rust (harness/prof_table.py; the guests boot with nokaslr so that
+# addresses are the vmlinux's).
 #
 # Writes the raw numbers to $LUO_CACHE/bench/<date>/raw-<measure>.txt, the
 # markdown tables to FILE (default: stdout) and, with -o FILE.md, the same
@@ -112,7 +114,9 @@ if [ -n "$PROFILE" ]; then
 			die "no returns found in ${EARLY[$impl]}"
 		read -r o_at o_rets < <(window_addrs "$vmlinux" misc_open) ||
 			die "no returns found in misc_open"
-		WINDOWS[$impl]="start=$e_at:$o_at,stop=$e_rets:$o_rets"
+		read -r r_at r_rets < <(window_addrs "$vmlinux" liveupdate_reboot) ||
+			die "no returns found in liveupdate_reboot"
+		WINDOWS[$impl]="start=$e_at:$o_at:$r_at,stop=$e_rets:$o_rets:$r_rets"
 	done
 fi
 

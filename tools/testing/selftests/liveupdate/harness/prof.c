@@ -7,8 +7,10 @@
  * addresses executes), stop=A[:A...] (it closes after a block whose last instruction is at one
  * of these, a function's returns, executes on the same vCPU), out=PATH. Windows do not nest;
  * instructions of other vCPUs are not counted. PATH gets, for each window, a line
- * "# window N vcpu V start ADDR total T" and then "ADDR COUNT" lines (hexadecimal address,
- * decimal count). A block left early by an interrupt is counted whole.
+ * "# window N vcpu V start ADDR total T translated B I" and then "ADDR COUNT" lines
+ * (hexadecimal address, decimal count). A block left early by an interrupt is counted whole.
+ * B and I are the blocks and instructions QEMU translated while the window was open: code
+ * run for the first time, which under TCG costs far more than running it.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -33,7 +35,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* The window's counts, by address (open addressing; far more slots than a window uses). */
 static uint64_t slot_pc[SLOTS], slot_n[SLOTS];
 static int active = -1, window;
-static uint64_t total, opened_at;
+static uint64_t total, opened_at, translated_blocks, translated_insns;
 
 struct block {
 	size_t n;
@@ -54,8 +56,9 @@ static void count(uint64_t pc)
 
 static void close_window(void)
 {
-	fprintf(out, "# window %d vcpu %d start %llx total %llu\n", window, active,
-		(unsigned long long)opened_at, (unsigned long long)total);
+	fprintf(out, "# window %d vcpu %d start %llx total %llu translated %llu %llu\n", window,
+		active, (unsigned long long)opened_at, (unsigned long long)total,
+		(unsigned long long)translated_blocks, (unsigned long long)translated_insns);
 	for (uint32_t i = 0; i < SLOTS; i++) {
 		if (!slot_pc[i])
 			continue;
@@ -66,6 +69,8 @@ static void close_window(void)
 	}
 	fflush(out);
 	total = 0;
+	translated_blocks = 0;
+	translated_insns = 0;
 	window++;
 	active = -1;
 }
@@ -112,6 +117,16 @@ static void translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		b->pc[i] = qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, i));
 	b->starts = listed(starts, n_starts, b->pc[0]);
 	b->stops = listed(stops, n_stops, b->pc[n - 1]);
+	/*
+	 * Translation happens just before the block's first run, on the vCPU that runs it: a
+	 * block translated while a window is open (or the one that opens it) is the window's.
+	 */
+	pthread_mutex_lock(&lock);
+	if (active >= 0 || b->starts) {
+		translated_blocks++;
+		translated_insns += n;
+	}
+	pthread_mutex_unlock(&lock);
 	qemu_plugin_register_vcpu_tb_exec_cb(tb, executed, QEMU_PLUGIN_CB_NO_REGS, b);
 }
 

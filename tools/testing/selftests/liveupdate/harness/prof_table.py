@@ -5,9 +5,11 @@
 prof_table.py SCENARIO C_VMLINUX C_PROF C_EARLY RUST_VMLINUX RUST_PROF RUST_EARLY
 
 Each PROF file is what harness/prof.c wrote for one VM: windows opened at the early
-initcall (symbol *_EARLY) and at misc_open, closed at their returns. The tables are for the
-kernel that received the hand-over: its early initcall (the last window opened there) and
-the first open of a misc device after it. Prints markdown.
+initcall (symbol *_EARLY), at misc_open and at liveupdate_reboot, closed at their returns.
+The tables are for liveupdate_reboot() (its last window) and for the kernel that received
+the hand-over: its early initcall (the last window opened there) and the first open of a
+misc device after it. Each table also gives the blocks QEMU translated in the window. Prints
+markdown.
 """
 
 import bisect
@@ -29,12 +31,15 @@ def symbols(vmlinux):
 
 
 def windows(path):
-    """[(start address, {pc: count})] in the order the windows closed."""
+    """[(start address, {pc: count}, (blocks, instructions translated))] in the order the
+    windows closed."""
     result = []
     for line in open(path, encoding="ascii"):
         if line.startswith("#"):
             fields = line.split()
-            result.append((int(fields[fields.index("start") + 1], 16), {}))
+            at = fields.index("translated")
+            result.append((int(fields[fields.index("start") + 1], 16), {},
+                           (int(fields[at + 1]), int(fields[at + 2]))))
         elif result:
             pc, n = line.split()
             result[-1][1][int(pc, 16)] = int(n)
@@ -42,24 +47,29 @@ def windows(path):
 
 
 def boot_windows(vmlinux, prof, early):
-    """Per-function counts of the last early initcall and of the first open after it."""
+    """(per-function counts, translated) of the last liveupdate_reboot(), of the last early
+    initcall and of the first open after it."""
     addrs, names = symbols(vmlinux)
     early_at = addrs[names.index(early)]
+    reboot_at = addrs[names.index("liveupdate_reboot")]
     found = windows(prof)
-    last = max((i for i, (start, _) in enumerate(found) if start == early_at), default=None)
+    last = max((i for i, w in enumerate(found) if w[0] == early_at), default=None)
     if last is None:
         sys.exit(f"prof_table: no early initcall window in {prof}")
-    picked = [found[last][1]]
-    after = [counts for start, counts in found[last + 1:] if start != early_at]
-    picked.append(after[0] if after else {})
+    reboots = [w for w in found[:last] if w[0] == reboot_at]
+    if not reboots:
+        sys.exit(f"prof_table: no liveupdate_reboot window in {prof}")
+    picked = [reboots[-1], found[last]]
+    after = [w for w in found[last + 1:] if w[0] not in (early_at, reboot_at)]
+    picked.append(after[0] if after else (0, {}, (0, 0)))
     per_function = []
-    for counts in picked:
+    for _, counts, translated in picked:
         funcs = {}
         for pc, n in counts.items():
             i = bisect.bisect_right(addrs, pc) - 1
             name = names[i] if i >= 0 else "?"
             funcs[name] = funcs.get(name, 0) + n
-        per_function.append(funcs)
+        per_function.append((funcs, translated))
     return per_function
 
 
@@ -69,10 +79,14 @@ def short(name):
     return name if len(name) <= 90 else name[:87] + "..."
 
 
-def table(title, c, rust, limit=40):
+def table(title, c_window, rust_window, limit=40):
+    (c, (c_blocks, c_insns)), (rust, (r_blocks, r_insns)) = c_window, rust_window
     print(f"### {title}\n")
     total_c, total_r = sum(c.values()), sum(rust.values())
-    print(f"Instructions: C {total_c:,}, Rust {total_r:,}, Rust − C {total_r - total_c:+,}.\n")
+    print(f"Instructions: C {total_c:,}, Rust {total_r:,}, Rust − C {total_r - total_c:+,}. "
+          f"Translated by QEMU meanwhile (code run for the first time: TCG's cost, not "
+          f"icount's): C {c_blocks:,} blocks of {c_insns:,} instructions, Rust {r_blocks:,} "
+          f"of {r_insns:,}.\n")
     print("| function | C | Rust | Rust − C |")
     print("|---|---:|---:|---:|")
     rows = sorted(set(c) | set(rust), key=lambda f: -abs(rust.get(f, 0) - c.get(f, 0)))
@@ -92,9 +106,10 @@ def main():
     scenario = sys.argv[1]
     c = boot_windows(*sys.argv[2:5])
     rust = boot_windows(*sys.argv[5:8])
-    print(f"## Next kernel, {scenario}: guest instructions per function (icount)\n")
-    table("Early initcall (with the benchmark's own timing line)", c[0], rust[0])
-    table("First open of /dev/liveupdate (misc_open)", c[1], rust[1])
+    print(f"## {scenario}: guest instructions per function (icount)\n")
+    table("liveupdate_reboot()", c[0], rust[0])
+    table("Next kernel: early initcall (with the benchmark's own timing line)", c[1], rust[1])
+    table("Next kernel: first open of /dev/liveupdate (misc_open)", c[2], rust[2])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 # (a job's when the job ends), with a progress line after it, and the plan
 # comes last ("1..N" after the last result, as TAP allows). Sourced by run.sh
 # and lint.sh; harness/report_test.sh feeds it canned results.
-declare -a R_NAME R_STATUS R_MSG
+declare -a R_NAME=() R_STATUS=() R_MSG=()
 declare -A LOGDIR
 # Inside a job (RESULTS names its file) results and log directories go to
 # that file; the main shell reads it back when the job has ended.
