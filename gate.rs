@@ -157,6 +157,8 @@ impl Gate {
             if s.phase == Phase::Serialized {
                 return None;
             }
+            // Closing before waiting: operations that arrive now wait, and the last one to
+            // leave wakes this reboot (see `Pass::drop`).
             s.phase = Phase::Closing;
             while s.inside > 0 {
                 self.changed.wait(&mut s);

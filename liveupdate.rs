@@ -211,6 +211,7 @@ pub extern "C" fn luo_rs_late_init() -> c_int {
         let Some(luo) = luo() else {
             return Ok(0);
         };
+        // INVARIANT: Null: live update is disabled.
         late_init(luo).inspect_err(|_| ENABLED.store(core::ptr::null(), Release))?;
         Ok(0)
     })
