@@ -19,7 +19,8 @@
  * Each stage after the first reads the previous round's log and checks the
  * hand-over against it: a session whose creation succeeded and whose close
  * had not started when reboot was called is there; a session whose close
- * ended before that is not; a session that is there holds exactly the files
+ * ended before that (before the reboot record was taken: a close that
+ * returns while reboot serializes leaves the session as handed over) is not; a session that is there holds exactly the files
  * whose PRESERVE_FD returned 0 (and, for calls still in flight, perhaps
  * those), each with its content intact; nothing else is there. Operations
  * logged after the reboot call may or may not have made it. The last stage
@@ -61,6 +62,7 @@ struct rec {
 	uint32_t session;	/* session id: round-unique, names "t<round>-<id>" */
 	uint32_t pages;		/* PRESERVE: memfd size in pages */
 	uint64_t token;
+	uint32_t done_at;	/* records begun when it ended (lg->next), valid once done */
 };
 
 struct log {
@@ -132,6 +134,7 @@ static struct rec *log_intent(enum op op, int thread, uint32_t session, uint64_t
 static void log_done(struct rec *r, int result)
 {
 	r->result = result;
+	r->done_at = atomic_load(&lg->next);
 	atomic_thread_fence(memory_order_release);
 	r->done = 1;
 }
@@ -408,9 +411,16 @@ static int check_round(uint32_t round, int *fds, uint64_t *base)
 			}
 			break;
 		case OP_CLOSE:
-			/* Begun: perhaps gone. Ended before the reboot call: gone. */
+			/*
+			 * Begun: perhaps gone. Ended before the reboot call: gone. A
+			 * close that ended once the reboot record was taken may have
+			 * ended while reboot was serializing, which leaves the session
+			 * as handed over, so "done" alone is not "before": done_at is.
+			 * (A CREATE or PRESERVE_FD that succeeded did its work before
+			 * the gate shut, whenever it returned.)
+			 */
 			e->must = 0;
-			if (certain)
+			if (certain && r->done_at < reboot_at)
 				e->may = 0;
 			break;
 		case OP_PRESERVE:
