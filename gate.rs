@@ -114,15 +114,21 @@ impl Gate {
         })
     }
 
+    /// Waits, counted in `waiting` (so that the end of the reboot wakes it), while a reboot is
+    /// closing the gate.
+    fn wait_while_closing(&self, s: &mut MutexGuard<'_, State>) {
+        while s.phase == Phase::Closing {
+            s.waiting += 1;
+            self.changed.wait(s);
+            s.waiting -= 1;
+        }
+    }
+
     /// Enters the gate, waiting while reboot serializes; `None` once everything was
     /// serialized.
     fn pass(&self) -> Option<Pass<'_>> {
         let mut s = self.state.lock();
-        while s.phase == Phase::Closing {
-            s.waiting += 1;
-            self.changed.wait(&mut s);
-            s.waiting -= 1;
-        }
+        self.wait_while_closing(&mut s);
         if s.phase == Phase::Serialized {
             return None;
         }
@@ -149,11 +155,7 @@ impl Gate {
         // while the machine waits (see `reboot::serialize`).
         if s.phase != Phase::Open || s.inside != 0 {
             // Two reboots are serialized by the kexec lock; wait for one anyway.
-            while s.phase == Phase::Closing {
-                s.waiting += 1;
-                self.changed.wait(&mut s);
-                s.waiting -= 1;
-            }
+            self.wait_while_closing(&mut s);
             if s.phase == Phase::Serialized {
                 return None;
             }
