@@ -46,7 +46,8 @@ use crate::{
     registry::Registry,
     ser::{
         Chain,
-        InFile, //
+        InFile,
+        SMALL_SESSION, //
     },
     small::SmallVec,
 };
@@ -210,7 +211,8 @@ pub(crate) struct FileSet {
     handlers: InHandlers,
     /// For an incoming set: `(token, index in records)` sorted by token, the hand-over
     /// parser's (no allocation per file or per session); empty for a small set, which is
-    /// scanned.
+    /// scanned, and for a larger one whose records are in rising token order, which is
+    /// searched in place.
     by_token: &'static [(u64, u32)],
     /// The set was handed over by the previous kernel.
     incoming: bool,
@@ -237,7 +239,8 @@ impl FileSet {
     }
 
     /// An incoming set: the files of `records`, with unique tokens, indexed by `by_token`
-    /// (sorted, see `ser::InSession`; empty for a small set), whose handlers are `handlers`.
+    /// (sorted, see `ser::InSession`; empty for a small set and for records in rising token
+    /// order), whose handlers are `handlers`.
     /// Nothing is done per file: a file is only looked at when it is retrieved or finished.
     /// Returned as an initializer: the set is written where it stays.
     pub(crate) fn incoming(
@@ -292,7 +295,10 @@ impl FileSet {
             return self.tokens.get(&token).copied();
         }
         if self.by_token.is_empty() {
-            return self.records.iter().position(|f| f.token == token);
+            if self.records.len() <= SMALL_SESSION {
+                return self.records.iter().position(|f| f.token == token);
+            }
+            return self.records.binary_search_by_key(&token, |f| f.token).ok();
         }
         let i = self.by_token.binary_search_by_key(&token, |e| e.0).ok()?;
         Some(self.by_token[i].1 as usize).filter(|&i| i < self.records.len())

@@ -109,9 +109,10 @@ pub(crate) struct InFile {
 ///
 /// Its files are `one` if `count` is 1 (most sessions hold one file: they need no room in the
 /// files' table), `HandOver::files[first..first + count]` otherwise; their tokens are unique.
-/// For a session of more than [`SMALL_SESSION`] files, `HandOver::tokens[tokens..tokens +
-/// count]` holds `(token, index in its files)` for every file, sorted by token; a smaller one is
-/// scanned.
+/// A session of more than [`SMALL_SESSION`] files either has its files in rising token order
+/// (`index` is `None`: they are searched in place) or `index` is `Some(i)` and
+/// `HandOver::tokens[i..i + count]` holds `(token, index in its files)` for every file, sorted
+/// by token; a smaller one is scanned.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct InSession {
     pub(crate) name: Name,
@@ -119,7 +120,7 @@ pub(crate) struct InSession {
     head: u64,
     first: usize,
     count: usize,
-    tokens: usize,
+    index: Option<usize>,
     one: InFile,
 }
 
@@ -146,7 +147,8 @@ pub(crate) struct HandOver {
     pub(crate) sessions: SmallVec<InSession, 1>,
     /// The files of every session of more than one file, one session after the other.
     files: KVVec<InFile>,
-    /// The token indexes of the sessions with more than [`SMALL_SESSION`] files.
+    /// The token indexes of the sessions with more than [`SMALL_SESSION`] files that are not
+    /// in token order.
     tokens: KVVec<(u64, u32)>,
     /// The distinct compatible strings of the files' handlers (a handful).
     pub(crate) compats: SmallVec<Compat, 2>,
@@ -179,12 +181,13 @@ impl HandOver {
     }
 
     /// The token index of `s`: `(token, index in its files)` sorted by token, or empty for a
-    /// session of at most [`SMALL_SESSION`] files.
+    /// session of at most [`SMALL_SESSION`] files (scanned) and for one whose files are in
+    /// rising token order (searched in place).
     pub(crate) fn by_token(&self, s: &InSession) -> &[(u64, u32)] {
-        if s.count <= SMALL_SESSION {
-            return &[];
+        match s.index {
+            Some(i) if s.count > SMALL_SESSION => self.tokens.get(i..i + s.count).unwrap_or(&[]),
+            _ => &[],
         }
-        self.tokens.get(s.tokens..s.tokens + s.count).unwrap_or(&[])
     }
 }
 
@@ -378,7 +381,7 @@ pub(crate) fn parse<S: PageSource>(
                 // `count <= MAX_FILES`.
                 count: count as usize,
                 first: 0,
-                tokens: 0,
+                index: None,
                 one: InFile::default(),
             };
             sessions.push(session, GFP_KERNEL).map_err(oom)?;
@@ -405,7 +408,7 @@ pub(crate) fn parse<S: PageSource>(
     }
     // No page twice (a block in two chains, the FLB page or the root also a block). The
     // files are then bounded by the pages that really hold them.
-    pages.sort_unstable();
+    heapsort(pages);
     // Neighbours compared in a plain loop: `windows` would be a call, for a handful of pages.
     let mut prev = None;
     for &pa in pages.iter() {
@@ -428,15 +431,14 @@ pub(crate) fn parse<S: PageSource>(
         return bad("two sessions have the same name");
     }
 
-    // Then the files, into tables of the exact size.
+    // Then the files, into a table of the exact size. The token indexes are sized at the first
+    // large session whose files are not in token order, for all the large sessions left.
     files.reserve(n_files, GFP_KERNEL).map_err(oom)?;
-    tokens.reserve(n_tokens, GFP_KERNEL).map_err(oom)?;
     // The last file's raw compatible field and its index: files of one handler follow each
     // other, and are then validated by one comparison.
     let mut last: Option<([u8; COMPAT_LEN], u32)> = None;
     for s in sessions.iter_mut() {
         s.first = files.len();
-        s.tokens = tokens.len();
         // A session of one file keeps it: `one` is its file, `seen` counts what its chain holds.
         let (single, mut one, mut seen) = (s.count == 1, InFile::default(), 0usize);
         walk::<_, FileSer>(src, s.head, |_, page, count| {
@@ -475,24 +477,36 @@ pub(crate) fn parse<S: PageSource>(
         if (single && seen != 1) || own.len() != s.count {
             return bad("a session's file count does not match its file chain");
         }
-        // The token index, sorted once: it is also the uniqueness check (and a chain written
-        // in token order sorts in one pass). A small session is checked pair by pair and
-        // needs no index.
+        // A small session is checked pair by pair and needs no index. A large one whose chain
+        // is in rising token order (both writers keep the order of preservation) is unique by
+        // that order and needs none either. Any other gets a token index, sorted once: it is
+        // also the uniqueness check.
         if s.count <= SMALL_SESSION {
             for (i, f) in own.iter().enumerate() {
                 if own[..i].iter().any(|g| g.token == f.token) {
                     return bad("two files of a session have the same token");
                 }
             }
-        } else {
+            continue;
+        }
+        // The files of the large sessions from this one on: at most one reservation covers
+        // every index.
+        let left = n_tokens;
+        n_tokens = n_tokens.saturating_sub(s.count);
+        if !tokens_rise(own) {
+            if tokens.capacity() - tokens.len() < s.count {
+                tokens.reserve(left, GFP_KERNEL).map_err(oom)?;
+            }
+            let start = tokens.len();
+            s.index = Some(start);
             for (i, f) in own.iter().enumerate() {
-                // `i < MAX_FILES`, which fits a `u32`. Within the capacity: the sessions'
-                // counts were reserved above, and `own` holds its session's count.
+                // `i < MAX_FILES`, which fits a `u32`. Within the capacity: the large
+                // sessions' counts were reserved, and `own` holds its session's count.
                 if tokens.push_within_capacity((f.token, i as u32)).is_err() {
                     return bad("a session's file count does not match its file chain");
                 }
             }
-            let index = &mut tokens[s.tokens..];
+            let index = &mut tokens[start..];
             index.sort_unstable();
             if index.windows(2).any(|w| w[0].0 == w[1].0) {
                 return bad("two files of a session have the same token");
@@ -513,11 +527,58 @@ pub(crate) fn parse<S: PageSource>(
 
     // INVARIANT: Names and tokens were checked for uniqueness above; the ranges of the
     // sessions of more than one file were laid out over `files` and `tokens` as they were
-    // filled, a session of one file holds it. The FLB page is in `pages` and was checked by
+    // filled, a session of one file holds it, a large session without an index had its
+    // tokens rising. The FLB page is in `pages` and was checked by
     // `check_flbs`, whose checks are those of `read_flbs`.
     *h_num = liveupdate_num;
     *flb_page = flbs_pa;
     Ok(())
+}
+
+/// Sorts `v`: a heapsort, bounded on any input, and little code (TCG translates every distinct
+/// block the boot runs, which costs more than the few comparisons a page list spares).
+fn heapsort(v: &mut [u64]) {
+    /// Moves `v[node]` down its heap (`v`) to where its children are not greater.
+    fn sift_down(v: &mut [u64], mut node: usize) {
+        loop {
+            // `node < v.len() / 2`, or the loop ended: no overflow.
+            let mut child = 2 * node + 1;
+            let Some(&c) = v.get(child) else {
+                return;
+            };
+            let (mut max, n) = (c, v[node]);
+            if let Some(&r) = v.get(child + 1) {
+                if r > c {
+                    (max, child) = (r, child + 1);
+                }
+            }
+            if n >= max {
+                return;
+            }
+            (v[node], v[child]) = (max, n);
+            node = child;
+        }
+    }
+    for node in (0..v.len() / 2).rev() {
+        sift_down(v, node);
+    }
+    for end in (1..v.len()).rev() {
+        v.swap(0, end);
+        sift_down(&mut v[..end], 0);
+    }
+}
+
+/// Whether the tokens of `files` rise strictly, in one pass: they are then unique, and
+/// searched in place.
+fn tokens_rise(files: &[InFile]) -> bool {
+    let mut prev = None;
+    for f in files {
+        if prev.is_some_and(|p| p >= f.token) {
+            return false;
+        }
+        prev = Some(f.token);
+    }
+    true
 }
 
 /// What a hand-over whose data is also one of its pages is refused with.

@@ -357,6 +357,65 @@ mod handover {
     }
 
     #[test]
+    fn a_large_session_in_token_order_needs_no_index() {
+        let n = SMALL_SESSION + 2;
+        let large = |tokens: &dyn Fn(usize) -> u64| {
+            let mut f = valid();
+            edit(f.at(1), session_off(0), |s: &mut SessionSer| {
+                s.file_set_ser.count = n as u64
+            });
+            header(f.at(2), |h| h.count = n as u64);
+            for i in 0..n {
+                file(f.at(2), i, b"memfd-v2", 0x100 + i as u64, tokens(i));
+            }
+            f
+        };
+        // Rising tokens, as files preserved in token order are written: no index.
+        let mut f = large(&|i| 7 + i as u64 * 3);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert!(h.by_token(&h.sessions[0]).is_empty());
+        assert_eq!(h.files(&h.sessions[0])[n - 1].token, 7 + (n as u64 - 1) * 3);
+        // One token out of order: an index, of every file.
+        let mut f = large(&|i| if i == 3 { 1 } else { 7 + i as u64 * 3 });
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        let idx = h.by_token(&h.sessions[0]);
+        assert_eq!(idx.len(), n);
+        assert_eq!(idx[0], (1, 3));
+        // Equal neighbours and a duplicate far apart are refused.
+        assert!(rejects(
+            large(&|i| if i == 5 { 7 + 4 * 3 } else { 7 + i as u64 * 3 }),
+            &root(SESS, FLBS)
+        ));
+        assert!(rejects(
+            large(&|i| if i == n - 1 { 7 } else { 7 + i as u64 * 3 }),
+            &root(SESS, FLBS)
+        ));
+    }
+
+    #[test]
+    fn the_page_sort_sorts_any_order() {
+        let check = |v: &mut [u64]| {
+            heapsort(v);
+            assert!(v.windows(2).all(|w| w[0] <= w[1]));
+        };
+        check(&mut []);
+        check(&mut [5]);
+        let mut v = [0u64; 37];
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = 37 - i as u64;
+        }
+        check(&mut v);
+        assert_eq!((v[0], v[36]), (1, 37));
+        for (i, x) in v.iter_mut().enumerate() {
+            // A permutation with repeats.
+            *x = (i as u64 * 17) % 11;
+        }
+        check(&mut v);
+        assert_eq!((v[0], v[36]), (0, 10));
+        check(&mut v);
+    }
+
+    #[test]
     fn sessions_are_sorted_by_name_and_keep_their_files() {
         // "z" first in the chain with two files, then "m" with a token index of its own,
         // then "a" with one file.
