@@ -395,11 +395,14 @@ mod handover {
     #[test]
     fn the_page_sort_sorts_any_order() {
         let check = |v: &mut [u64]| {
-            heapsort(v);
+            sort_pages(v);
             assert!(v.windows(2).all(|w| w[0] <= w[1]));
         };
         check(&mut []);
         check(&mut [5]);
+        let mut few = [9, 3, 3, 12, 1, 0, 7];
+        check(&mut few);
+        assert_eq!(few, [0, 1, 3, 3, 7, 9, 12]);
         let mut v = [0u64; 37];
         for (i, x) in v.iter_mut().enumerate() {
             *x = 37 - i as u64;
