@@ -138,8 +138,9 @@ pub(crate) struct InFlb {
 /// # Invariants
 ///
 /// Session names are unique (`sessions` is sorted by name), tokens are unique within each
-/// session. The ranges of every session of more than one file lie within `files` and `tokens`
-/// (a session of one file holds it in [`InSession`]). `flb_page`, if not 0, is a page of
+/// session. The range of every session of more than one file lies within `files` (a session
+/// of one file holds it in [`InSession`]), and its index's within `tokens` if it has one; a
+/// session of more than [`SMALL_SESSION`] files without one has strictly rising tokens. `flb_page`, if not 0, is a page of
 /// `pages` whose FLB records [`read_flbs`] accepts.
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
@@ -490,7 +491,8 @@ pub(crate) fn parse<S: PageSource>(
             continue;
         }
         // The files of the large sessions from this one on: at most one reservation covers
-        // every index.
+        // every index (no more than the files of all large sessions, what a table of every
+        // large session's index would take).
         let left = n_tokens;
         n_tokens = n_tokens.saturating_sub(s.count);
         if !tokens_rise(own) {
@@ -526,9 +528,9 @@ pub(crate) fn parse<S: PageSource>(
     }
 
     // INVARIANT: Names and tokens were checked for uniqueness above; the ranges of the
-    // sessions of more than one file were laid out over `files` and `tokens` as they were
-    // filled, a session of one file holds it, a large session without an index had its
-    // tokens rising. The FLB page is in `pages` and was checked by
+    // sessions of more than one file were laid out over `files`, and those of their indexes
+    // over `tokens`, as they were filled; a session of one file holds it; a large session
+    // without an index had its tokens rising. The FLB page is in `pages` and was checked by
     // `check_flbs`, whose checks are those of `read_flbs`.
     *h_num = liveupdate_num;
     *flb_page = flbs_pa;
@@ -560,7 +562,7 @@ fn heapsort(v: &mut [u64]) {
     /// Moves `v[node]` down its heap (`v`) to where its children are not greater.
     fn sift_down(v: &mut [u64], mut node: usize) {
         loop {
-            // `node < v.len() / 2`, or the loop ended: no overflow.
+            // `node < v.len() <= MAX_PAGES + 2`: no overflow.
             let mut child = 2 * node + 1;
             let Some(&c) = v.get(child) else {
                 return;

@@ -394,28 +394,72 @@ mod handover {
 
     #[test]
     fn the_page_sort_sorts_any_order() {
+        // Sorted as the general sort sorts them: the same elements, in order.
         let check = |v: &mut [u64]| {
+            let mut want = [0u64; 64];
+            let want = &mut want[..v.len()];
+            want.copy_from_slice(v);
+            want.sort_unstable();
             sort_pages(v);
-            assert!(v.windows(2).all(|w| w[0] <= w[1]));
+            assert_eq!(&*v, &*want);
         };
         check(&mut []);
         check(&mut [5]);
-        let mut few = [9, 3, 3, 12, 1, 0, 7];
-        check(&mut few);
-        assert_eq!(few, [0, 1, 3, 3, 7, 9, 12]);
-        let mut v = [0u64; 37];
-        for (i, x) in v.iter_mut().enumerate() {
-            *x = 37 - i as u64;
+        check(&mut [9, 3, 3, 12, 1, 0, 7]);
+        // Either side of the insertion sort's bound, and more: falling, repeating, rising.
+        for n in [16usize, 17, 37, 64] {
+            let mut v = [0u64; 64];
+            let v = &mut v[..n];
+            for (i, x) in v.iter_mut().enumerate() {
+                *x = (n - i) as u64;
+            }
+            check(v);
+            for (i, x) in v.iter_mut().enumerate() {
+                *x = (i as u64 * 17) % 11;
+            }
+            check(v);
+            check(v);
         }
-        check(&mut v);
-        assert_eq!((v[0], v[36]), (1, 37));
-        for (i, x) in v.iter_mut().enumerate() {
-            // A permutation with repeats.
-            *x = (i as u64 * 17) % 11;
+    }
+
+    #[test]
+    fn large_sessions_with_and_without_an_index_share_the_table() {
+        // "a" and "c" out of token order (an index each), "b" rising (none), in one
+        // hand-over: the index table is reserved once, at "a", for all three.
+        let n = SMALL_SESSION + 3;
+        let mut f = valid();
+        let p = f.at(1);
+        header(p, |h| h.count = 3);
+        for (i, name) in [b"a", b"b", b"c"].iter().enumerate() {
+            let pa = 0x40000 + (i * PAGE_SIZE) as u64;
+            session(f.at(1), i, *name, pa, n as u64);
+            let p = f.add(pa);
+            header(p, |h| h.count = n as u64);
+            for k in 0..n {
+                let token = match i {
+                    1 => 10 + k as u64,
+                    _ => ((k * 5) % n) as u64 + 100 * i as u64,
+                };
+                file(p, k, b"memfd-v2", 0x900000 + (i * 64 + k) as u64, token);
+            }
         }
-        check(&mut v);
-        assert_eq!((v[0], v[36]), (0, 10));
-        check(&mut v);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert!(h.by_token(&h.sessions[1]).is_empty());
+        for s in [&h.sessions[0], &h.sessions[2]] {
+            let (idx, files) = (h.by_token(s), h.files(s));
+            assert_eq!(idx.len(), n);
+            assert!(idx.windows(2).all(|w| w[0].0 < w[1].0));
+            for &(t, i) in idx {
+                assert_eq!(files[i as usize].token, t);
+            }
+        }
+        // A rising session first, then one out of order: the same.
+        session(f.at(1), 0, b"a", 0x40000 + PAGE_SIZE as u64, n as u64);
+        session(f.at(1), 1, b"b", 0x40000, n as u64);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert!(h.by_token(&h.sessions[0]).is_empty());
+        assert_eq!(h.by_token(&h.sessions[1]).len(), n);
+        assert_eq!(h.by_token(&h.sessions[2]).len(), n);
     }
 
     #[test]
@@ -561,6 +605,10 @@ mod handover {
         }
         let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
         assert_eq!(h.pages.len(), 24);
+        // More pages than are sorted by insertion: one used twice is found all the same.
+        session(f.at(1), 21, b"sz", block(3), 1);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+        session(f.at(1), 21, b"sz", block(19), 1);
         // A file's or an FLB's data anywhere in one of the pages is refused.
         for pa in [ROOT_PA, SESS + 8, block(0), block(19) + 0xfff, FLBS + 0x40] {
             file(f.at(4 + 7), 0, b"memfd-v2", pa, 1);

@@ -54,7 +54,7 @@ static uint64_t token_of(unsigned int s, int i)
 	case 1:
 		return 1000 + 2 * (n - 1 - i) + 1;
 	default:
-		/* 7 is prime to 20 and 5: a permutation with no run. */
+		/* 7 is prime to 20 and 5: a permutation, not in order. */
 		return 1000 + 2 * ((i * 7) % n) + 1;
 	}
 }
