@@ -140,8 +140,8 @@ pub(crate) struct InFlb {
 /// Session names are unique (`sessions` is sorted by name), tokens are unique within each
 /// session. The range of every session of more than one file lies within `files` (a session
 /// of one file holds it in [`InSession`]), and its index's within `tokens` if it has one; a
-/// session of more than [`SMALL_SESSION`] files without one has strictly rising tokens. `flb_page`, if not 0, is a page of
-/// `pages` whose FLB records [`read_flbs`] accepts.
+/// session of more than [`SMALL_SESSION`] files without one has strictly rising tokens.
+/// `flb_page`, if not 0, is a page of `pages` whose FLB records [`read_flbs`] accepts.
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,
     /// The sessions (most hand-overs from a host have one per guest, a guest's one).
