@@ -240,23 +240,28 @@ impl FileSet {
 
     /// An incoming set: the files of `records`, with unique tokens, indexed by `by_token`
     /// (sorted, see `ser::InSession`; empty for a small set and for records in rising token
-    /// order), whose handlers are `handlers`.
+    /// order), whose handlers are `handlers`. `names` has the bit of every record's `compat`
+    /// (the parser's `InSession::compats`).
     /// Nothing is done per file: a file is only looked at when it is retrieved or finished.
     /// Returned as an initializer: the set is written where it stays.
     pub(crate) fn incoming(
         records: &'static [InFile],
+        names: u64,
         by_token: &'static [(u64, u32)],
         handlers: InHandlers,
     ) -> Result<impl Init<Self>> {
-        if records
+        // A handler for every name, so for every record (each has its bit in `names`). A
+        // `compat` of 64 or more covers nothing: no file has one (the parser's bound).
+        let covered = handlers
             .iter()
-            .any(|r| !handlers.iter().any(|h| h.compat == r.compat))
-        {
+            .fold(0u64, |m, h| m | 1u64.checked_shl(h.compat).unwrap_or(0));
+        if names & !covered != 0 {
             return Err(EINVAL);
         }
         let mut state = SmallVec::new();
         state.extend_default(records.len(), GFP_KERNEL)?;
-        // INVARIANT: One state per record, and a handler for each, checked above.
+        // INVARIANT: One state per record, and a handler for each: `names` has the bit of each
+        // record's name, and every bit has a handler, checked above.
         Ok(init!(Self {
             files: KVVec::new(),
             tokens: RBTree::new(),

@@ -56,8 +56,10 @@ const HDR: usize = size_of::<BlockHeader>();
 /// Size of the root.
 pub(crate) const ROOT: usize = size_of::<RootSer>();
 /// Most distinct file handler names one hand-over may use (a kernel has a handful of file
-/// handlers; memfd is the only one in Linux 7.3).
+/// handlers; memfd is the only one in Linux 7.3). A session's names are one bit each in a
+/// `u64` ([`InSession::compats`]).
 pub(crate) const MAX_HANDLER_NAMES: usize = 64;
+const _: () = assert!(MAX_HANDLER_NAMES <= u64::BITS as usize);
 /// Most pages the chains of one hand-over may use, all chains together (16 GiB of chains,
 /// some 260 million files, far more than open files and memory allow): it bounds the reader's
 /// work whatever chains share.
@@ -112,7 +114,8 @@ pub(crate) struct InFile {
 /// A session of more than [`SMALL_SESSION`] files either has its files in rising token order
 /// (`index` is `None`: they are searched in place) or `index` is `Some(i)` and
 /// `HandOver::tokens[i..i + count]` holds `(token, index in its files)` for every file, sorted
-/// by token; a smaller one is scanned.
+/// by token; a smaller one is scanned. `compats` has the bit of the compatible index of each
+/// of its files, and no other.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct InSession {
     pub(crate) name: Name,
@@ -122,6 +125,8 @@ pub(crate) struct InSession {
     count: usize,
     index: Option<usize>,
     one: InFile,
+    /// Bit `i` is set if one of its files has the compatible string `HandOver::compats[i]`.
+    compats: u64,
 }
 
 /// An FLB of the previous kernel.
@@ -161,6 +166,11 @@ pub(crate) struct HandOver {
 }
 
 impl InSession {
+    /// The compatible strings its files use: bit `i` for `HandOver::compats[i]`.
+    pub(crate) fn compats(&self) -> u64 {
+        self.compats
+    }
+
     /// Orders sessions by name (compared in place: a key would copy each name).
     fn by_name(a: &Self, b: &Self) -> core::cmp::Ordering {
         a.name.cmp(&b.name)
@@ -356,6 +366,9 @@ pub(crate) fn parse<S: PageSource>(
         return bad("the live update number is at its maximum");
     }
     let (sessions_pa, flbs_pa) = (root.sessions_pa, root.flbs_pa);
+    if flbs_pa != 0 {
+        pages.push(flbs_pa, GFP_KERNEL).map_err(oom)?;
+    }
 
     // First the structure: the sessions, and every page of every chain, so that no page is
     // used twice before anything is sized by what the chains hold.
@@ -384,6 +397,7 @@ pub(crate) fn parse<S: PageSource>(
                 first: 0,
                 index: None,
                 one: InFile::default(),
+                compats: 0,
             };
             sessions.push(session, GFP_KERNEL).map_err(oom)?;
         }
@@ -391,6 +405,13 @@ pub(crate) fn parse<S: PageSource>(
     })?;
     let (mut n_all, mut n_files, mut n_tokens) = (0usize, 0usize, 0usize);
     for s in sessions.iter() {
+        // The pages of a chain of many files are reserved at once, not one growth at a time:
+        // at most `MAX_BLOCKS` of them, and a chain shorter than its count is refused below.
+        if s.count > FileSer::PER_BLOCK {
+            pages
+                .reserve(s.count.div_ceil(FileSer::PER_BLOCK), GFP_KERNEL)
+                .map_err(oom)?;
+        }
         let n = walk::<_, FileSer>(src, s.head, |pa, _, _| add_page(pages, pa))?;
         if n != s.count {
             return bad("a session's file count does not match its file chain");
@@ -403,9 +424,6 @@ pub(crate) fn parse<S: PageSource>(
         if n > SMALL_SESSION {
             n_tokens += n;
         }
-    }
-    if flbs_pa != 0 {
-        pages.push(flbs_pa, GFP_KERNEL).map_err(oom)?;
     }
     // No page twice (a block in two chains, the FLB page or the root also a block). The
     // files are then bounded by the pages that really hold them.
@@ -442,6 +460,7 @@ pub(crate) fn parse<S: PageSource>(
         s.first = files.len();
         // A session of one file keeps it: `one` is its file, `seen` counts what its chain holds.
         let (single, mut one, mut seen) = (s.count == 1, InFile::default(), 0usize);
+        let mut names = 0u64;
         walk::<_, FileSer>(src, s.head, |_, page, count| {
             for e in entries::<FileSer>(page, count) {
                 let compat = match &last {
@@ -449,6 +468,8 @@ pub(crate) fn parse<S: PageSource>(
                     _ => {
                         let i = compat_index(compats, &e.compatible)?;
                         last = Some((e.compatible, i));
+                        // `i < MAX_HANDLER_NAMES <= 64`: the shift keeps its bit.
+                        names |= 1u64.wrapping_shl(i);
                         i
                     }
                 };
@@ -475,6 +496,10 @@ pub(crate) fn parse<S: PageSource>(
             true => core::slice::from_ref(&s.one),
             false => files.get(s.first..).unwrap_or(&[]),
         };
+        // A file whose name was looked up set its bit above; any other has the name of the
+        // file read before it: of this session, whose bit is set, or, for its first file, of
+        // the session before. So the first file's bit completes the session's names.
+        s.compats = names | own.first().map_or(0, |f| 1u64.wrapping_shl(f.compat));
         if (single && seen != 1) || own.len() != s.count {
             return bad("a session's file count does not match its file chain");
         }
@@ -530,7 +555,8 @@ pub(crate) fn parse<S: PageSource>(
     // INVARIANT: Names and tokens were checked for uniqueness above; the ranges of the
     // sessions of more than one file were laid out over `files`, and those of their indexes
     // over `tokens`, as they were filled; a session of one file holds it; a large session
-    // without an index had its tokens rising. The FLB page is in `pages` and was checked by
+    // without an index had its tokens rising; each session's `compats` has the bit of each of
+    // its files' names, set as they were read. The FLB page is in `pages` and was checked by
     // `check_flbs`, whose checks are those of `read_flbs`.
     *h_num = liveupdate_num;
     *flb_page = flbs_pa;

@@ -524,6 +524,27 @@ mod handover {
         assert_eq!(h.compats.len(), 2);
         assert_eq!(h.files(&h.sessions[1])[0].compat, 1);
         assert_eq!(h.files(&h.sessions[1])[1].compat, 0);
+        // Each session has the bits of its own files' names, whatever the session before
+        // ended with: "c"'s one file follows "b"'s last, of another name; "d"'s follows
+        // "c"'s, of the same name; "e" has no file.
+        let p = f.at(1);
+        header(p, |h| h.count = 5);
+        session(p, 2, b"c", 0x60000, 1);
+        session(p, 3, b"d", 0x70000, 1);
+        session(p, 4, b"e", 0, 0);
+        file(f.add(0x60000), 0, b"other-v1", 11, 1);
+        header(f.at(5), |h| h.count = 1);
+        file(f.add(0x70000), 0, b"other-v1", 12, 1);
+        header(f.at(6), |h| h.count = 1);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        let names: KVec<u64> = {
+            let mut v = KVec::new();
+            for s in h.sessions.iter() {
+                v.push(s.compats(), GFP_KERNEL).unwrap();
+            }
+            v
+        };
+        assert_eq!(&names[..], &[0b11, 0b11, 0b10, 0b10, 0]);
     }
 
     /// A hand-over whose session "a" has `n` files (two blocks), each naming another handler.
@@ -558,6 +579,8 @@ mod handover {
         let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
         assert_eq!(h.compats.len(), MAX_HANDLER_NAMES);
         assert_eq!(h.files(&h.sessions[0]).len(), MAX_HANDLER_NAMES);
+        // Every name's bit, the 64th's too.
+        assert_eq!(h.sessions[0].compats(), u64::MAX);
     }
 
     #[test]

@@ -243,18 +243,16 @@ impl Luo {
         s: &'static InSession,
     ) -> Result<Option<Arc<Session>>> {
         let records = h.files(s);
-        // One handler lookup per handler name the session's files use (mostly one: files of
-        // one handler follow each other); nothing is done per file here.
+        // One handler lookup per handler name the session's files use (mostly one), taken
+        // from the names the parser noted for the session: nothing is done per file here.
         let mut handlers = InHandlers::None;
-        let mut last = None;
-        for f in records.iter() {
-            if last == Some(f.compat) || handlers.iter().any(|h| h.compat == f.compat) {
-                last = Some(f.compat);
-                continue;
-            }
-            last = Some(f.compat);
+        let mut names = s.compats();
+        while names != 0 {
+            // `compat < 64`, the bit's index.
+            let compat = names.trailing_zeros();
+            names &= names - 1;
             // The parser gave every file a name index of `compats`.
-            let Some(compatible) = h.compats.get(f.compat as usize) else {
+            let Some(compatible) = h.compats.get(compat as usize) else {
                 pr_err!(
                     "session [{}] dropped: a file has no handler name\n",
                     BStr::from_bytes(s.name.as_bytes())
@@ -276,13 +274,13 @@ impl Luo {
                 Err(e) => return Err(e),
             };
             let found = InHandler {
-                compat: f.compat,
+                compat,
                 handler,
                 _module: module,
             };
             handlers.push(found)?;
         }
-        let files = match FileSet::incoming(records, h.by_token(s), handlers) {
+        let files = match FileSet::incoming(records, s.compats(), h.by_token(s), handlers) {
             Ok(files) => files,
             // Not for want of memory: a file without a handler (never, see above).
             Err(e) if e == EINVAL => {
