@@ -60,9 +60,9 @@ pub(crate) const ROOT: usize = size_of::<RootSer>();
 /// `u64` ([`InSession::compats`]).
 pub(crate) const MAX_HANDLER_NAMES: usize = 64;
 const _: () = assert!(MAX_HANDLER_NAMES <= u64::BITS as usize);
-/// Most pages the chains of one hand-over may use, all chains together (16 GiB of chains,
-/// some 260 million files, far more than open files and memory allow): it bounds the reader's
-/// work whatever chains share.
+/// Most pages one hand-over may use, its root, its FLB page and all its chains together (16 GiB
+/// of chains, some 260 million files, far more than open files and memory allow): it bounds
+/// the reader's work whatever chains share.
 pub(crate) const MAX_PAGES: usize = 1 << 22;
 /// The pages a hand-over holds without an allocation: the root, the FLB page and a few blocks.
 const PAGES_INLINE: usize = 8;
@@ -145,7 +145,8 @@ pub(crate) struct InFlb {
 /// Session names are unique (`sessions` is sorted by name), tokens are unique within each
 /// session. The range of every session of more than one file lies within `files` (a session
 /// of one file holds it in [`InSession`]), and its index's within `tokens` if it has one; a
-/// session of more than [`SMALL_SESSION`] files without one has strictly rising tokens.
+/// session of more than [`SMALL_SESSION`] files without one has strictly rising tokens. Each
+/// session's `compats` has the bits of its files' names, and only those.
 /// `flb_page`, if not 0, is a page of `pages` whose FLB records [`read_flbs`] accepts.
 pub(crate) struct HandOver {
     pub(crate) liveupdate_num: u64,

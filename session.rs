@@ -251,7 +251,7 @@ impl Luo {
             // `compat < 64`, the bit's index.
             let compat = names.trailing_zeros();
             names &= names - 1;
-            // The parser gave every file a name index of `compats`.
+            // The parser noted only names of `compats`.
             let Some(compatible) = h.compats.get(compat as usize) else {
                 pr_err!(
                     "session [{}] dropped: a file has no handler name\n",
