@@ -27,9 +27,10 @@
 # (harness/prof.c) that counts every instruction executed in liveupdate_reboot()
 # and in the next kernel's early initcall and first open of /dev/liveupdate, and
 # the blocks QEMU translated meanwhile (TCG's cost of code run for the first
-# time), and a table per scenario of where they go, function by function, C
-# next to Rust (harness/prof_table.py; the guests boot with nokaslr so that
-# addresses are the vmlinux's).
+# time), and tables per scenario of where they go, function by function, C
+# next to Rust: the instructions executed and the blocks translated, with the
+# code pages those span (harness/prof_table.py; the guests boot with nokaslr so
+# that addresses are the vmlinux's).
 #
 # Writes the raw numbers to $LUO_CACHE/bench/<date>/raw-<measure>.txt, the
 # markdown tables to FILE (default: stdout) and, with -o FILE.md, the same

@@ -10,7 +10,8 @@
  * "# window N vcpu V start ADDR total T translated B I" and then "ADDR COUNT" lines
  * (hexadecimal address, decimal count). A block left early by an interrupt is counted whole.
  * B and I are the blocks and instructions QEMU translated while the window was open: code
- * run for the first time, which under TCG costs far more than running it.
+ * run for the first time, which under TCG costs far more than running it. PATH.tb gets a line
+ * "N ADDR I" for each of those blocks (window, first address, instructions).
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -29,7 +30,7 @@ EXPORT int qemu_plugin_version = 1;
 
 static uint64_t starts[MAX_ADDRS], stops[MAX_ADDRS];
 static int n_starts, n_stops;
-static FILE *out;
+static FILE *out, *tbs;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The window's counts, by address (open addressing; far more slots than a window uses). */
@@ -125,6 +126,7 @@ static void translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	if (active >= 0 || b->starts) {
 		translated_blocks++;
 		translated_insns += n;
+		fprintf(tbs, "%d %llx %zu\n", window, (unsigned long long)b->pc[0], n);
 	}
 	pthread_mutex_unlock(&lock);
 	qemu_plugin_register_vcpu_tb_exec_cb(tb, executed, QEMU_PLUGIN_CB_NO_REGS, b);
@@ -133,6 +135,7 @@ static void translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 static void finished(qemu_plugin_id_t id, void *data)
 {
 	fclose(out);
+	fclose(tbs);
 }
 
 static int addrs(const char *s, uint64_t *list, int *n)
@@ -154,6 +157,7 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
 			       char **argv)
 {
 	const char *path = NULL;
+	char tb_path[4096];
 
 	for (int i = 0; i < argc; i++) {
 		if (!strncmp(argv[i], "start=", 6)) {
@@ -172,6 +176,11 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
 		return 1;
 	out = fopen(path, "w");
 	if (!out)
+		return 1;
+	if (snprintf(tb_path, sizeof(tb_path), "%s.tb", path) >= (int)sizeof(tb_path))
+		return 1;
+	tbs = fopen(tb_path, "w");
+	if (!tbs)
 		return 1;
 	qemu_plugin_register_vcpu_tb_trans_cb(id, translated);
 	qemu_plugin_register_atexit_cb(id, finished, NULL);

@@ -8,11 +8,14 @@ Each PROF file is what harness/prof.c wrote for one VM: windows opened at the ea
 initcall (symbol *_EARLY), at misc_open and at liveupdate_reboot, closed at their returns.
 The tables are for liveupdate_reboot() (its last window) and for the kernel that received
 the hand-over: its early initcall (the last window opened there) and the first open of a
-misc device after it. Each table also gives the blocks QEMU translated in the window. Prints
-markdown.
+misc device after it. Each table also gives the blocks QEMU translated in the window and, if
+harness/prof.c listed them (PROF.tb: "WINDOW ADDRESS INSTRUCTIONS" per translated block), a
+second table of where those blocks are, function by function, and how many code pages they
+span: what TCG pays for code run for the first time. Prints markdown.
 """
 
 import bisect
+import os
 import subprocess
 import sys
 
@@ -31,18 +34,23 @@ def symbols(vmlinux):
 
 
 def windows(path):
-    """[(start address, {pc: count}, (blocks, instructions translated))] in the order the
-    windows closed."""
+    """[(start address, {pc: count}, (blocks, instructions translated), [(pc, instructions) of
+    each block translated])] in the order the windows closed (window N is the N-th)."""
     result = []
     for line in open(path, encoding="ascii"):
         if line.startswith("#"):
             fields = line.split()
             at = fields.index("translated")
             result.append((int(fields[fields.index("start") + 1], 16), {},
-                           (int(fields[at + 1]), int(fields[at + 2]))))
+                           (int(fields[at + 1]), int(fields[at + 2])), []))
         elif result:
             pc, n = line.split()
             result[-1][1][int(pc, 16)] = int(n)
+    if os.path.exists(path + ".tb"):
+        for line in open(path + ".tb", encoding="ascii"):
+            w, pc, n = line.split()
+            if int(w) < len(result):
+                result[int(w)][3].append((int(pc, 16), int(n)))
     return result
 
 
@@ -61,15 +69,23 @@ def boot_windows(vmlinux, prof, early):
         sys.exit(f"prof_table: no liveupdate_reboot window in {prof}")
     picked = [reboots[-1], found[last]]
     after = [w for w in found[last + 1:] if w[0] not in (early_at, reboot_at)]
-    picked.append(after[0] if after else (0, {}, (0, 0)))
+    picked.append(after[0] if after else (0, {}, (0, 0), []))
+
+    def name_of(pc):
+        i = bisect.bisect_right(addrs, pc) - 1
+        return names[i] if i >= 0 else "?"
+
     per_function = []
-    for _, counts, translated in picked:
-        funcs = {}
+    for _, counts, translated, blocks in picked:
+        funcs, tbs = {}, {}
         for pc, n in counts.items():
-            i = bisect.bisect_right(addrs, pc) - 1
-            name = names[i] if i >= 0 else "?"
+            name = name_of(pc)
             funcs[name] = funcs.get(name, 0) + n
-        per_function.append((funcs, translated))
+        for pc, _ in blocks:
+            name = name_of(pc)
+            tbs[name] = tbs.get(name, 0) + 1
+        pages = len({pc >> 12 for pc, _ in blocks})
+        per_function.append((funcs, translated, (tbs, pages) if blocks else None))
     return per_function
 
 
@@ -80,7 +96,7 @@ def short(name):
 
 
 def table(title, c_window, rust_window, limit=40):
-    (c, (c_blocks, c_insns)), (rust, (r_blocks, r_insns)) = c_window, rust_window
+    (c, (c_blocks, c_insns), c_tbs), (rust, (r_blocks, r_insns), r_tbs) = c_window, rust_window
     print(f"### {title}\n")
     total_c, total_r = sum(c.values()), sum(rust.values())
     print(f"Instructions: C {total_c:,}, Rust {total_r:,}, Rust − C {total_r - total_c:+,}. "
@@ -90,6 +106,26 @@ def table(title, c_window, rust_window, limit=40):
     print("| function | C | Rust | Rust − C |")
     print("|---|---:|---:|---:|")
     rows = sorted(set(c) | set(rust), key=lambda f: -abs(rust.get(f, 0) - c.get(f, 0)))
+    rest_c = rest_r = 0
+    for i, f in enumerate(rows):
+        a, b = c.get(f, 0), rust.get(f, 0)
+        if i < limit and a != b:
+            print(f"| `{short(f)}` | {a:,} | {b:,} | {b - a:+,} |")
+        else:
+            rest_c, rest_r = rest_c + a, rest_r + b
+    print(f"| (the others) | {rest_c:,} | {rest_r:,} | {rest_r - rest_c:+,} |\n")
+    if c_tbs and r_tbs:
+        translated_table(c_tbs, r_tbs)
+
+
+def translated_table(c_tbs, r_tbs, limit=25):
+    """Where the blocks QEMU translated in a window are, function by function."""
+    (c, c_pages), (rust, r_pages) = c_tbs, r_tbs
+    print(f"Translated blocks by function (they start in {c_pages} distinct code pages in "
+          f"C, {r_pages} in Rust):\n")
+    print("| function | C | Rust | Rust − C |")
+    print("|---|---:|---:|---:|")
+    rows = sorted(set(c) | set(rust), key=lambda f: (-abs(rust.get(f, 0) - c.get(f, 0)), f))
     rest_c = rest_r = 0
     for i, f in enumerate(rows):
         a, b = c.get(f, 0), rust.get(f, 0)
