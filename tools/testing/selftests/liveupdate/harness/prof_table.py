@@ -95,6 +95,22 @@ def short(name):
     return name if len(name) <= 90 else name[:87] + "..."
 
 
+def rows(c, rust, limit):
+    """A markdown table of `c` and `rust` (counts by function), the `limit` functions where
+    they differ most first, the rest summed."""
+    print("| function | C | Rust | Rust − C |")
+    print("|---|---:|---:|---:|")
+    functions = sorted(set(c) | set(rust), key=lambda f: (-abs(rust.get(f, 0) - c.get(f, 0)), f))
+    rest_c = rest_r = 0
+    for i, f in enumerate(functions):
+        a, b = c.get(f, 0), rust.get(f, 0)
+        if i < limit and a != b:
+            print(f"| `{short(f)}` | {a:,} | {b:,} | {b - a:+,} |")
+        else:
+            rest_c, rest_r = rest_c + a, rest_r + b
+    print(f"| (the others) | {rest_c:,} | {rest_r:,} | {rest_r - rest_c:+,} |\n")
+
+
 def table(title, c_window, rust_window, limit=40):
     (c, (c_blocks, c_insns), c_tbs), (rust, (r_blocks, r_insns), r_tbs) = c_window, rust_window
     print(f"### {title}\n")
@@ -103,37 +119,13 @@ def table(title, c_window, rust_window, limit=40):
           f"Translated by QEMU meanwhile (code run for the first time: TCG's cost, not "
           f"icount's): C {c_blocks:,} blocks of {c_insns:,} instructions, Rust {r_blocks:,} "
           f"of {r_insns:,}.\n")
-    print("| function | C | Rust | Rust − C |")
-    print("|---|---:|---:|---:|")
-    rows = sorted(set(c) | set(rust), key=lambda f: -abs(rust.get(f, 0) - c.get(f, 0)))
-    rest_c = rest_r = 0
-    for i, f in enumerate(rows):
-        a, b = c.get(f, 0), rust.get(f, 0)
-        if i < limit and a != b:
-            print(f"| `{short(f)}` | {a:,} | {b:,} | {b - a:+,} |")
-        else:
-            rest_c, rest_r = rest_c + a, rest_r + b
-    print(f"| (the others) | {rest_c:,} | {rest_r:,} | {rest_r - rest_c:+,} |\n")
+    rows(c, rust, limit)
     if c_tbs and r_tbs:
-        translated_table(c_tbs, r_tbs)
-
-
-def translated_table(c_tbs, r_tbs, limit=25):
-    """Where the blocks QEMU translated in a window are, function by function."""
-    (c, c_pages), (rust, r_pages) = c_tbs, r_tbs
-    print(f"Translated blocks by function (they start in {c_pages} distinct code pages in "
-          f"C, {r_pages} in Rust):\n")
-    print("| function | C | Rust | Rust − C |")
-    print("|---|---:|---:|---:|")
-    rows = sorted(set(c) | set(rust), key=lambda f: (-abs(rust.get(f, 0) - c.get(f, 0)), f))
-    rest_c = rest_r = 0
-    for i, f in enumerate(rows):
-        a, b = c.get(f, 0), rust.get(f, 0)
-        if i < limit and a != b:
-            print(f"| `{short(f)}` | {a:,} | {b:,} | {b - a:+,} |")
-        else:
-            rest_c, rest_r = rest_c + a, rest_r + b
-    print(f"| (the others) | {rest_c:,} | {rest_r:,} | {rest_r - rest_c:+,} |\n")
+        # Where the blocks QEMU translated are, function by function.
+        (c_by_function, c_pages), (r_by_function, r_pages) = c_tbs, r_tbs
+        print(f"Translated blocks by function (they start in {c_pages} distinct code pages in "
+              f"C, {r_pages} in Rust):\n")
+        rows(c_by_function, r_by_function, 25)
 
 
 def main():
