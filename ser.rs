@@ -227,31 +227,33 @@ fn oom(e: impl Into<Error>) -> Invalid {
 /// Walks a block chain of `E`, calling `f` on each block with its address, its page and its
 /// number of entries (which fit the page). Returns the number of entries. A chain that loops
 /// ends at [`MAX_BLOCKS`]; a page used twice anywhere is caught by [`parse`] afterwards.
+#[expect(
+    clippy::needless_bitwise_bool,
+    reason = "one branch for several checks: each branch ends a block TCG translates"
+)]
 fn walk<S: PageSource, E: Entry>(
     src: &mut S,
     head: u64,
     mut f: impl FnMut(u64, &[u8], usize) -> PResult<()>,
 ) -> PResult<usize> {
     let mut pa = head;
-    let mut blocks = 0;
-    let mut total = 0;
+    let mut blocks = 0usize;
+    let mut total = 0usize;
     // Brent's cycle detection: a chain that loops is caught within twice its length, with
     // no memory.
     let (mut mark, mut power, mut lap) = (0u64, 1usize, 0usize);
     while pa != 0 {
-        blocks += 1;
-        if blocks > MAX_BLOCKS {
-            return bad("a block chain is longer than 10000 blocks");
+        // `blocks` is at most `MAX_BLOCKS + 1` here, `lap` and `power` at most twice that:
+        // no overflow.
+        blocks = blocks.wrapping_add(1);
+        // One test for the three ways a block is refused before it is read (each test is a
+        // block TCG translates); which one is told apart only on the way out.
+        if (blocks > MAX_BLOCKS) | (pa == mark) | (pa % PAGE_SIZE as u64 != 0) {
+            return Err(chain_error(blocks, pa == mark));
         }
-        if pa == mark {
-            return bad("a block chain loops");
-        }
-        lap += 1;
+        lap = lap.wrapping_add(1);
         if lap == power {
-            (mark, power, lap) = (pa, power * 2, 0);
-        }
-        if pa % PAGE_SIZE as u64 != 0 {
-            return bad("a block address is not page-aligned");
+            (mark, power, lap) = (pa, power.wrapping_mul(2), 0);
         }
         let page = src
             .page(pa)
@@ -267,10 +269,25 @@ fn walk<S: PageSource, E: Entry>(
         // `count <= E::PER_BLOCK`: the entries fit the page.
         let count = hdr.count as usize;
         f(pa, page, count)?;
-        total += count;
+        // At most `MAX_BLOCKS * E::PER_BLOCK`: no overflow.
+        total = total.wrapping_add(count);
         pa = hdr.next;
     }
     Ok(total)
+}
+
+/// Why [`walk`] refused a block before reading it: its chain is too long, loops, or the
+/// block is not page-aligned.
+#[cold]
+fn chain_error(blocks: usize, looped: bool) -> Invalid {
+    let why = if blocks > MAX_BLOCKS {
+        "a block chain is longer than 10000 blocks"
+    } else if looped {
+        "a block chain loops"
+    } else {
+        "a block address is not page-aligned"
+    };
+    Invalid(why, EINVAL)
 }
 
 /// The entries of a block whose header counts `count` (at most `E::PER_BLOCK`), read in place.
@@ -331,6 +348,10 @@ impl HandOver {
 /// `root_pa` into `h`, an empty [`HandOver`] (filled where it is: a small hand-over's tables
 /// are held inline and are not copied). Every page it uses is in [`HandOver::pages`], each
 /// once. On an error, `h` holds part of it and is to be dropped.
+#[expect(
+    clippy::needless_bitwise_bool,
+    reason = "one branch for several checks: each branch ends a block TCG translates"
+)]
 pub(crate) fn parse<S: PageSource>(
     src: &mut S,
     root_pa: u64,
@@ -384,7 +405,8 @@ pub(crate) fn parse<S: PageSource>(
         sessions.reserve(count, GFP_KERNEL).map_err(oom)?;
         for e in entries::<SessionSer>(page, count) {
             let (head, count) = (e.file_set_ser.files, e.file_set_ser.count);
-            if (head == 0) != (count == 0) || count > MAX_FILES as u64 {
+            // One test for both (each test is a block TCG translates).
+            if ((head == 0) != (count == 0)) | (count > MAX_FILES as u64) {
                 return bad("a session's file count does not match its file chain");
             }
             let Ok(name) = Name::parse(&e.name) else {
@@ -501,7 +523,7 @@ pub(crate) fn parse<S: PageSource>(
         // file read before it: of this session, whose bit is set, or, for its first file, of
         // the session before. So the first file's bit completes the session's names.
         s.compats = names | own.first().map_or(0, |f| 1u64.wrapping_shl(f.compat));
-        if (single && seen != 1) || own.len() != s.count {
+        if (single & (seen != 1)) | (own.len() != s.count) {
             return bad("a session's file count does not match its file chain");
         }
         // A small session is checked pair by pair and needs no index. A large one whose chain

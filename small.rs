@@ -114,10 +114,12 @@ impl<T, const N: usize> SmallVec<T, N> {
                 Err(full) => self.heap.push(full.0, flags),
             };
         }
-        if let Some(slot) = self.inline.get_mut(self.len) {
+        // Read once: the compiler then knows `len < N` below, and adds one with no check.
+        let len = self.len;
+        if let Some(slot) = self.inline.get_mut(len) {
             slot.write(v);
             // INVARIANT: `v` follows the items inline, initialized; `len <= N`.
-            self.len += 1;
+            self.len = len + 1;
             return Ok(());
         }
         // The inline room is full: the items move to the heap, `v` after them.
