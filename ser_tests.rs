@@ -18,6 +18,7 @@ mod handover {
             SessionSer,
             COMPAT_LEN,
             FLB_COUNT_MAX,
+            MAX_BLOCKS,
             MAX_FLBS,
             NAME_LEN, //
         },
@@ -262,6 +263,70 @@ mod handover {
             s.file_set_ser.files = 0x77000
         });
         assert!(rejects(f, &root(SESS, FLBS)));
+    }
+
+    /// Serves any address as an empty block whose successor `next` gives.
+    struct Links<F: Fn(u64) -> u64> {
+        page: KVec<u8>,
+        next: F,
+    }
+
+    impl<F: Fn(u64) -> u64> PageSource for Links<F> {
+        fn page(&mut self, pa: u64) -> Result<&[u8]> {
+            let next = (self.next)(pa);
+            header(&mut self.page, |h| (h.next, h.count) = (next, 0));
+            Ok(&self.page[..])
+        }
+    }
+
+    /// Why `walk` refuses the chain from `head` whose links `next` gives.
+    fn walk_refusal(head: u64, next: impl Fn(u64) -> u64) -> &'static str {
+        let mut page = KVec::new();
+        page.extend_with(PAGE_SIZE, 0u8, GFP_KERNEL).unwrap();
+        let mut src = Links { page, next };
+        match walk::<_, FileSer>(&mut src, head, |_, _, _| Ok(())) {
+            Ok(_) => "accepted",
+            Err(Invalid(why, _)) => why,
+        }
+    }
+
+    #[test]
+    fn walk_tells_why_it_refuses_a_chain() {
+        const P: u64 = PAGE_SIZE as u64;
+        const LONG: &str = "a block chain is longer than 10000 blocks";
+        const LOOPS: &str = "a block chain loops";
+        const ALIGN: &str = "a block address is not page-aligned";
+        assert_eq!(
+            walk_refusal(P, |pa| if pa < 5 * P { pa + P } else { 0 }),
+            "accepted"
+        );
+        assert_eq!(walk_refusal(P, |pa| pa), LOOPS);
+        assert_eq!(
+            walk_refusal(P, |pa| if pa < 3 * P { pa + P } else { P }),
+            LOOPS
+        );
+        assert_eq!(walk_refusal(P + 8, |_| 0), ALIGN);
+        assert_eq!(
+            walk_refusal(P, |pa| if pa < 3 * P { pa + P } else { pa + 8 }),
+            ALIGN
+        );
+        // 10,000 blocks are accepted, one more is not.
+        let max = MAX_BLOCKS as u64;
+        assert_eq!(
+            walk_refusal(P, |pa| if pa < max * P { pa + P } else { 0 }),
+            "accepted"
+        );
+        assert_eq!(walk_refusal(P, |pa| pa + P), LONG);
+        // Two reasons at the 10,001st block: the length is told first. A tail of 5,000
+        // blocks and a loop of 1,810 is caught looping at that very block.
+        assert_eq!(
+            walk_refusal(P, |pa| if pa < max * P { pa + P } else { pa + 8 }),
+            LONG
+        );
+        assert_eq!(
+            walk_refusal(P, |pa| if pa < 6810 * P { pa + P } else { 5001 * P }),
+            LONG
+        );
     }
 
     #[test]

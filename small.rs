@@ -118,7 +118,8 @@ impl<T, const N: usize> SmallVec<T, N> {
         let len = self.len;
         if let Some(slot) = self.inline.get_mut(len) {
             slot.write(v);
-            // INVARIANT: `v` follows the items inline, initialized; `len <= N`.
+            // INVARIANT: `v` follows the items inline, initialized; `len < N`, so the new
+            // length is at most `N`.
             self.len = len + 1;
             return Ok(());
         }
