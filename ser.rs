@@ -64,8 +64,11 @@ const _: () = assert!(MAX_HANDLER_NAMES <= u64::BITS as usize);
 /// of chains, some 260 million files, far more than open files and memory allow): it bounds
 /// the reader's work whatever chains share.
 pub(crate) const MAX_PAGES: usize = 1 << 22;
-/// The pages a hand-over holds without an allocation: the root, the FLB page and a few blocks.
-const PAGES_INLINE: usize = 8;
+/// The pages a hand-over holds without an allocation: the root, the FLB page and 126 blocks,
+/// some 7,900 files in a few sessions, or the sessions and files of some 120 sessions of one
+/// file (1 KiB in the one [`HandOver`] of a boot). A table allocated at boot costs the
+/// blackout more than its checks: TCG translates the allocator's paths on their first run.
+const PAGES_INLINE: usize = 128;
 /// The pages of a hand-over.
 pub(crate) type Pages = SmallVec<u64, PAGES_INLINE>;
 /// Sessions of at most this many files have no token index: they are scanned.

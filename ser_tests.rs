@@ -649,6 +649,43 @@ mod handover {
     }
 
     #[test]
+    fn a_hand_over_of_more_pages_than_held_inline_is_read_whole() {
+        // Session "a" with a file chain of more blocks than the pages held inline, one file
+        // each: the pages move to the heap in the middle of the chain.
+        let n = PAGES_INLINE + 12;
+        let block = |i: usize| 0x100000 + (i * PAGE_SIZE) as u64;
+        let mut f = valid();
+        edit(f.at(1), session_off(0), |s: &mut SessionSer| {
+            s.file_set_ser.files = block(0);
+            s.file_set_ser.count = n as u64;
+        });
+        for i in 0..n {
+            let p = f.add(block(i));
+            header(p, |h| {
+                h.count = 1;
+                h.next = if i + 1 < n { block(i + 1) } else { 0 };
+            });
+            file(p, 0, b"memfd-v2", 0x900000 + i as u64, 10 + i as u64);
+        }
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        // The root, the session block, the FLB page and the chain's blocks, sorted; the
+        // first file page of `valid()` is no longer used.
+        assert_eq!(h.pages.len(), n + 3);
+        assert!(h.pages.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(h.pages[n + 2], block(n - 1));
+        let files = h.files(&h.sessions[0]);
+        assert_eq!(files.len(), n);
+        assert_eq!(
+            (files[n - 1].data, files[n - 1].token),
+            (0x900000 + n as u64 - 1, 9 + n as u64)
+        );
+        // A page used twice past the inline ones is found all the same: "b" shares the
+        // last block.
+        session(f.at(1), 1, b"b", block(n - 1), 1);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+    }
+
+    #[test]
     fn a_page_used_twice_is_rejected() {
         // A file chain that is also another session's.
         let mut f = valid();
