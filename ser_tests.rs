@@ -682,7 +682,10 @@ mod handover {
         // A page used twice past the inline ones is found all the same: "b" shares the
         // last block.
         session(f.at(1), 1, b"b", block(n - 1), 1);
-        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_err());
+        assert_eq!(
+            parse_with(&mut f, &root(SESS, FLBS)).err().map(|e| e.0),
+            Some("a page of the hand-over is used twice")
+        );
     }
 
     #[test]
