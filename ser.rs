@@ -306,12 +306,15 @@ fn entries<E: Entry + 'static>(page: &[u8], count: usize) -> impl Iterator<Item 
 // Compatible fields are compared a word at a time.
 const _: () = assert!(COMPAT_LEN % 8 == 0);
 
-/// Whether two compatible fields are the same, compared a word at a time.
+/// Whether two compatible fields are the same, compared a word at a time with no early exit:
+/// one block for TCG to translate, not one per word (the fields of a hand-over's files mostly
+/// are the same, so an early exit would spare nothing).
 fn same_field(a: &[u8; COMPAT_LEN], b: &[u8; COMPAT_LEN]) -> bool {
     let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
     a.chunks_exact(8)
         .zip(b.chunks_exact(8))
-        .all(|(x, y)| word(x) == word(y))
+        .fold(0u64, |d, (x, y)| d | (word(x) ^ word(y)))
+        == 0
 }
 
 /// The index of the compatible string `raw` (a file entry's field) in `compats`, added if
