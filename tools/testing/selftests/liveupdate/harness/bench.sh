@@ -30,7 +30,10 @@
 # time), and tables per scenario of where they go, function by function, C
 # next to Rust: the instructions executed and the blocks translated, with the
 # code pages those span (harness/prof_table.py; the guests boot with nokaslr so
-# that addresses are the vmlinux's).
+# that addresses are the vmlinux's). With -m tcg the profiled run keeps TCG's
+# own clock instead: timer interrupts then land where they do in the tcg rows,
+# so the blocks translated show which window pays for an interrupt path's
+# first run (it varies from run to run).
 #
 # Writes the raw numbers to $LUO_CACHE/bench/<date>/raw-<measure>.txt, the
 # markdown tables to FILE (default: stdout) and, with -o FILE.md, the same
@@ -46,6 +49,7 @@ OUT=
 SCENARIOS="kexec:1:1 kexec:100:1 kexec:2000:1 kexec:1:500 kexec:1:5000 kexec:1:1:1024"
 SCALE_MAX=100000
 MEASURES=tcg,icount
+MEASURES_SET=
 PROFILE=
 RENDER=
 while getopts 'r:o:s:N:m:pR:h' opt; do
@@ -54,7 +58,7 @@ while getopts 'r:o:s:N:m:pR:h' opt; do
 	o) OUT=$OPTARG ;;
 	s) SCENARIOS=$OPTARG ;;
 	N) SCALE_MAX=$OPTARG ;;
-	m) MEASURES=$OPTARG ;;
+	m) MEASURES=$OPTARG MEASURES_SET=1 ;;
 	p) PROFILE=1 ;;
 	R) RENDER=$OPTARG ;;
 	*) sed -n '4,38s/^# \{0,1\}//p' "$0"; exit 2 ;;
@@ -104,7 +108,8 @@ window_addrs() {
 			END { if (!r) exit 1; print at, r }'
 }
 if [ -n "$PROFILE" ]; then
-	MEASURES=icount
+	[ -n "$MEASURES_SET" ] || MEASURES=icount
+	[[ "$MEASURES" != *,* ]] || die "-p: one measure, -m icount (the default) or -m tcg"
 	RUNS=1
 	VM_APPEND="nokaslr $VM_APPEND"
 	gcc -O2 -Wall -Werror -shared -fPIC -fvisibility=hidden -o "$BIN/prof.so" \
@@ -188,12 +193,12 @@ prof_tables() {
 	: >"$DIR/prof.md"
 	for sc in $SCENARIOS; do
 		[[ "$sc" == kexec:* ]] || continue
-		d="$DIR/icount/1/%s/${sc//:/_}/prof.txt"
+		d="$DIR/$MEASURES/1/%s/${sc//:/_}/prof.txt"
 		# shellcheck disable=SC2059
 		python3 "$LUO_HARNESS/prof_table.py" "$sc" \
 			"${KDIR[c]}/vmlinux" "$(printf "$d" c)" "${EARLY[c]}" \
 			"${KDIR[rust]}/vmlinux" "$(printf "$d" rust)" "${EARLY[rust]}" \
-			>>"$DIR/prof.md" || return 1
+			"$MEASURES" >>"$DIR/prof.md" || return 1
 	done
 }
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Per-function instruction counts of the next kernel's boot-path windows, C next to Rust.
 
-prof_table.py SCENARIO C_VMLINUX C_PROF C_EARLY RUST_VMLINUX RUST_PROF RUST_EARLY
+prof_table.py SCENARIO C_VMLINUX C_PROF C_EARLY RUST_VMLINUX RUST_PROF RUST_EARLY [MEASURE]
 
 Each PROF file is what harness/prof.c wrote for one VM: windows opened at the early
 initcall (symbol *_EARLY), at misc_open and at liveupdate_reboot, closed at their returns.
@@ -11,7 +11,8 @@ the hand-over: its early initcall (the last window opened there) and the first o
 misc device after it. Each table also gives the blocks QEMU translated in the window and, if
 harness/prof.c listed them (PROF.tb: "WINDOW ADDRESS INSTRUCTIONS" per translated block), a
 second table of where those blocks are, function by function, and how many code pages they
-span: what TCG pays for code run for the first time. Prints markdown.
+span: what TCG pays for code run for the first time. MEASURE (icount, the default, or tcg)
+is the clock the guests ran on. Prints markdown.
 """
 
 import bisect
@@ -129,12 +130,17 @@ def table(title, c_window, rust_window, limit=40):
 
 
 def main():
-    if len(sys.argv) != 8:
+    if len(sys.argv) not in (8, 9):
         sys.exit(__doc__)
     scenario = sys.argv[1]
     c = boot_windows(*sys.argv[2:5])
     rust = boot_windows(*sys.argv[5:8])
-    print(f"## {scenario}: guest instructions per function (icount)\n")
+    measure = sys.argv[8] if len(sys.argv) == 9 else "icount"
+    print(f"## {scenario}: guest instructions per function ({measure})\n")
+    if measure == "tcg":
+        print("The guests ran on TCG's own clock: timer interrupts landed where they do in the "
+              "tcg rows, and which window pays for an interrupt path's first run varies from "
+              "run to run.\n")
     table("liveupdate_reboot()", c[0], rust[0])
     table("Next kernel: early initcall (with the benchmark's own timing line)", c[1], rust[1])
     table("Next kernel: first open of /dev/liveupdate (misc_open)", c[2], rust[2])
