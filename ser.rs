@@ -594,26 +594,19 @@ pub(crate) fn parse<S: PageSource>(
     Ok(())
 }
 
-/// Sorts `v`, a hand-over's pages: by insertion while that stays cheap, by a heapsort once its
-/// moves pass a bound linear in the pages (bounded on any input). A hand-over's pages come
-/// nearly in order (its blocks are allocated one after another): insertion sorts them in about
-/// one pass, and the heapsort is not even run. Both are little code: TCG translates every
+/// Sorts `v`, a hand-over's pages: by insertion if they are a few (a hand-over of a few files),
+/// by a heapsort otherwise, bounded on any input. Both are little code: TCG translates every
 /// distinct block the boot runs, which costs more than the comparisons a general sort spares.
 fn sort_pages(v: &mut [u64]) {
-    /// Moves insertion may make besides four per page: all that a few pages can need.
-    const FEW_MOVES: usize = 120;
-    // `v.len() <= MAX_PAGES + 2`: no overflow.
-    let mut budget = 4 * v.len() + FEW_MOVES;
+    /// The most pages sorted by insertion: at most 120 moves.
+    const FEW: usize = 16;
+    if v.len() > FEW {
+        return heapsort(v);
+    }
     for i in 1..v.len() {
         let x = v[i];
         let mut j = i;
         while j > 0 && v[j - 1] > x {
-            if budget == 0 {
-                // `v[j]` is a copy of `v[j + 1]` (or `x` itself): `v` is whole again.
-                v[j] = x;
-                return heapsort(v);
-            }
-            budget -= 1;
             v[j] = v[j - 1];
             j -= 1;
         }
