@@ -61,7 +61,7 @@ while getopts 'r:o:s:N:m:pR:h' opt; do
 	m) MEASURES=$OPTARG MEASURES_SET=1 ;;
 	p) PROFILE=1 ;;
 	R) RENDER=$OPTARG ;;
-	*) sed -n '4,38s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	*) sed -n '4,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 done
 for m in ${MEASURES//,/ }; do
@@ -109,7 +109,10 @@ window_addrs() {
 }
 if [ -n "$PROFILE" ]; then
 	[ -n "$MEASURES_SET" ] || MEASURES=icount
-	[[ "$MEASURES" != *,* ]] || die "-p: one measure, -m icount (the default) or -m tcg"
+	case $MEASURES in
+	tcg|icount) ;;
+	*) die "-p: one measure, -m icount (the default) or -m tcg" ;;
+	esac
 	RUNS=1
 	VM_APPEND="nokaslr $VM_APPEND"
 	gcc -O2 -Wall -Werror -shared -fPIC -fvisibility=hidden -o "$BIN/prof.so" \
@@ -193,12 +196,12 @@ prof_tables() {
 	: >"$DIR/prof.md"
 	for sc in $SCENARIOS; do
 		[[ "$sc" == kexec:* ]] || continue
-		d="$DIR/$MEASURES/1/%s/${sc//:/_}/prof.txt"
+		d="$DIR/$MEASURE/1/%s/${sc//:/_}/prof.txt"
 		# shellcheck disable=SC2059
 		python3 "$LUO_HARNESS/prof_table.py" "$sc" \
 			"${KDIR[c]}/vmlinux" "$(printf "$d" c)" "${EARLY[c]}" \
 			"${KDIR[rust]}/vmlinux" "$(printf "$d" rust)" "${EARLY[rust]}" \
-			"$MEASURES" >>"$DIR/prof.md" || return 1
+			"$MEASURE" >>"$DIR/prof.md" || return 1
 	done
 }
 

@@ -136,6 +136,8 @@ def main():
     c = boot_windows(*sys.argv[2:5])
     rust = boot_windows(*sys.argv[5:8])
     measure = sys.argv[8] if len(sys.argv) == 9 else "icount"
+    if measure not in ("icount", "tcg"):
+        sys.exit(__doc__)
     print(f"## {scenario}: guest instructions per function ({measure})\n")
     if measure == "tcg":
         print("The guests ran on TCG's own clock: timer interrupts landed where they do in the "
