@@ -71,6 +71,8 @@ for m in ${MEASURES//,/ }; do
 	esac
 done
 
+[ -z "$PROFILE" ] || [ -z "$RENDER" ] || die "-p and -R: -p runs the guests, -R renders an earlier run"
+
 src=$(luo_src_dir) || die "no kernel source; run: $LUO_TESTS/lu setup"
 [ -n "$RENDER" ] || "$LUO_HARNESS/build.sh" c-bench rust-bench >/dev/null || die "build failed"
 declare -A KDIR=([c]=$(luo_build_dir c-bench) [rust]=$(luo_build_dir rust-bench))

@@ -93,11 +93,13 @@ def boot_windows(vmlinux, prof, early):
 # Names of the timer interrupt's path (entry, tick, scheduler tick, timekeeping, softirqs), by
 # substring: blocks there are translated in whichever window the first such interrupt falls,
 # whatever that window's own code is. A heuristic for the 7.3 kernel, for the reader.
-INTERRUPT_PATH = ("irq", "interrupt", "tick", "timer", "hrtimer", "timekeeping", "error_entry",
-                  "update_load_avg", "update_curr", "sched_clock", "ntp_", "calc_global_load",
-                  "account_process", "apic", "update_wall_time", "update_vsyscall",
-                  "update_process_times", "preempt_schedule", "rcu_segcblist", "do_timer",
-                  "idle_cpu", "sched_balance_trigger", "arch_scale_freq", "softirq")
+INTERRUPT_PATH = ("irqentry_", "irq_enter", "irq_exit", "handle_irq", "sysvec_", "_interrupt",
+                  "common_interrupt", "irq_event", "tick", "timer", "timekeeping", "error_entry",
+                  "update_load_avg", "update_curr", "sched_clock_irq", "sched_clock_tick", "ntp_",
+                  "calc_global_load", "account_process", "apic_mem_eoi", "update_wall_time",
+                  "update_vsyscall", "update_process_times", "preempt_schedule_irq",
+                  "rcu_segcblist", "do_timer", "idle_cpu", "sched_balance_trigger",
+                  "arch_scale_freq", "softirq", "irq_work_tick", "note_interrupt")
 
 
 def interrupt_blocks(by_function):
@@ -153,11 +155,11 @@ def main():
     if len(sys.argv) not in (8, 9):
         sys.exit(__doc__)
     scenario = sys.argv[1]
-    c = boot_windows(*sys.argv[2:5])
-    rust = boot_windows(*sys.argv[5:8])
     measure = sys.argv[8] if len(sys.argv) == 9 else "icount"
     if measure not in ("icount", "tcg"):
         sys.exit(__doc__)
+    c = boot_windows(*sys.argv[2:5])
+    rust = boot_windows(*sys.argv[5:8])
     print(f"## {scenario}: guest instructions per function ({measure})\n")
     if measure == "tcg":
         print("The guests ran on TCG's own clock: timer interrupts landed where they do in the "
