@@ -94,12 +94,11 @@ def boot_windows(vmlinux, prof, early):
 # substring: blocks there are translated in whichever window the first such interrupt falls,
 # whatever that window's own code is. A heuristic for the 7.3 kernel, for the reader.
 INTERRUPT_PATH = ("irqentry_", "irq_enter", "irq_exit", "handle_irq", "sysvec_", "_interrupt",
-                  "common_interrupt", "irq_event", "tick", "timer", "timekeeping", "error_entry",
-                  "update_load_avg", "update_curr", "sched_clock_irq", "sched_clock_tick", "ntp_",
-                  "calc_global_load", "account_process", "apic_mem_eoi", "update_wall_time",
-                  "update_vsyscall", "update_process_times", "preempt_schedule_irq",
-                  "rcu_segcblist", "do_timer", "idle_cpu", "sched_balance_trigger",
-                  "arch_scale_freq", "softirq", "irq_work_tick", "note_interrupt")
+                  "irq_event", "tick", "timer", "timekeeping", "error_entry", "update_load_avg",
+                  "update_curr", "sched_clock_irq", "ntp_", "calc_global_load", "account_process",
+                  "apic_mem_eoi", "update_wall_time", "update_vsyscall", "update_process_times",
+                  "preempt_schedule_irq", "rcu_segcblist", "do_timer", "idle_cpu",
+                  "sched_balance_trigger", "arch_scale_freq", "softirq")
 
 
 def interrupt_blocks(by_function):
