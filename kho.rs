@@ -129,11 +129,12 @@ pub(crate) fn retrieve_subtree() -> Result<Option<(u64, usize)>> {
     // SAFETY: The name is NUL-terminated and both outputs are valid for writes.
     let err =
         unsafe { bindings::kho_retrieve_subtree(SUBTREE_NAME.as_char_ptr(), &mut pa, &mut len) };
-    if err == ENOENT.to_errno() {
-        return Ok(None);
+    // The errno is converted only when there is one: the boot's way calls nothing for it.
+    match err {
+        0 => Ok(Some((pa, len))),
+        e if e == ENOENT.to_errno() => Ok(None),
+        e => Err(Error::from_errno(e)),
     }
-    to_result(err)?;
-    Ok(Some((pa, len)))
 }
 
 /// A page the previous kernel preserved, read in place: it is not taken from KHO (restored)

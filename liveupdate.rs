@@ -67,7 +67,6 @@ use kernel::{
             ordering::{
                 Acquire,
                 Full,
-                Relaxed,
                 Release, //
             },
             Atomic,
@@ -148,44 +147,47 @@ fn parse_incoming(h: &mut HandOver, pa: u64, len: usize) -> bool {
     }
 }
 
-/// Value of the `liveupdate=` boot parameter (default off, like the C core).
-static PARAM: Atomic<bool> = Atomic::new(false);
 /// The live update state while live update is enabled (the parameter was set, KHO is on and
 /// set-up succeeded), null otherwise: one load tells both, on every ioctl and at reboot.
 ///
 /// # Invariants
 ///
-/// Null, or the address of the value `LUO` holds, which is never dropped.
+/// Null, or the address of the state allocated at boot, which is pinned and never dropped
+/// (its box is leaked: nothing else owns it).
 static ENABLED: Atomic<*const Luo> = Atomic::new(core::ptr::null());
-static LUO: SetOnce<Pin<KBox<Luo>>> = SetOnce::new();
 static DEVICE: SetOnce<Pin<KBox<MiscDeviceRegistration<Device>>>> = SetOnce::new();
 
 /// The live update state, if live update is enabled.
 pub(crate) fn luo() -> Option<&'static Luo> {
     let luo = ENABLED.load(Acquire);
-    // SAFETY: By the invariant of `ENABLED`, `luo` is null or points to the state `LUO` holds
-    // for as long as the kernel runs; the acquire load pairs with the release store that
-    // published it, after `LUO` was populated.
+    // SAFETY: By the invariant of `ENABLED`, `luo` is null or points to the state, which is
+    // never dropped; the acquire load pairs with the release store that published it, after
+    // it was initialized.
     unsafe { luo.as_ref() }
 }
 
-/// Called by the `early_param("liveupdate")` glue with the parsed value.
+/// `early_initcall`, called by the glue with the value of the `liveupdate=` parameter (off by
+/// default, like the C core): parses the previous kernel's hand-over and sets up the state.
+/// Never fails the boot: without live update the kernel runs on.
+///
+/// It runs once, at boot, and is placed in `.init.text` like the C core's `__init` code: the
+/// parser inlined into it is freed after boot, and the boot's way runs through a few pages
+/// next to the other init code, not through pages of `.text` (TCG protects each code page
+/// on its first run, at a cost of several translated blocks).
+///
+/// # Safety
+///
+/// Must not be called after boot: it may be freed by then.
 #[no_mangle]
-pub extern "C" fn luo_rs_set_enabled(enabled: bool) {
-    PARAM.store(enabled, Relaxed);
-}
-
-/// `early_initcall`: parses the previous kernel's hand-over and sets up the state. Never
-/// fails the boot: without live update the kernel runs on.
-#[no_mangle]
-pub extern "C" fn luo_rs_early_init() -> c_int {
+#[link_section = ".init.text"]
+pub unsafe extern "C" fn luo_rs_early_init(enabled: bool) -> c_int {
     if !kho::is_enabled() {
-        if PARAM.load(Relaxed) {
+        if enabled {
             pr_warn!("Disabling liveupdate because KHO is disabled\n");
         }
         return 0;
     }
-    if !PARAM.load(Relaxed) {
+    if !enabled {
         return 0;
     }
     match KBox::pin_init(Luo::new(), GFP_KERNEL) {
@@ -193,11 +195,13 @@ pub extern "C" fn luo_rs_early_init() -> c_int {
             if let Some((pa, len)) = find_incoming() {
                 luo.as_mut().receive(|h| parse_incoming(h, pa, len));
             }
-            LUO.populate(luo);
-            if let Some(luo) = LUO.as_ref() {
-                // INVARIANT: The value `LUO` holds.
-                ENABLED.store(core::ptr::from_ref::<Luo>(luo), Release);
-            }
+            // The state lives as long as the kernel: its box is leaked, not held in a `SetOnce`
+            // (whose atomics are calls to C helpers, translated by TCG on the boot's way).
+            // SAFETY: The state is never moved: the box is leaked, and only shared references
+            // to it are made.
+            let luo: &'static Luo = KBox::leak(unsafe { Pin::into_inner_unchecked(luo) });
+            // INVARIANT: The leaked state: pinned, never dropped.
+            ENABLED.store(core::ptr::from_ref::<Luo>(luo), Release);
         }
         Err(e) => pr_err!("failed to allocate the live update state: {:?}\n", e),
     }

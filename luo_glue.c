@@ -15,18 +15,12 @@
 
 #include "luo_glue.h"
 
+/* The "liveupdate" parameter: off by default, like the C core. */
+static bool luo_enabled __initdata;
+
 static int __init early_liveupdate_param(char *buf)
 {
-	bool enabled;
-	int err;
-
-	err = kstrtobool(buf, &enabled);
-	if (err)
-		return err;
-
-	luo_rs_set_enabled(enabled);
-
-	return 0;
+	return kstrtobool(buf, &luo_enabled);
 }
 early_param("liveupdate", early_liveupdate_param);
 
@@ -36,13 +30,13 @@ static int __init luo_early_init(void)
 #ifdef CONFIG_LIVEUPDATE_BENCH
 	/* The same line the harness adds to the C core's early initcall. */
 	cycles_t t0 = get_cycles();
-	int ret = luo_rs_early_init();
+	int ret = luo_rs_early_init(luo_enabled);
 
 	pr_notice("liveupdate-bench: early_init %llu cycles\n",
 		  (unsigned long long)(get_cycles() - t0));
 	return ret;
 #else
-	return luo_rs_early_init();
+	return luo_rs_early_init(luo_enabled);
 #endif
 }
 early_initcall(luo_early_init);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Entry points of the Rust Live Update Orchestrator called from luo_glue.c
- * and luo_test_glue.c, defined in liveupdate.rs, luo_fault.rs and ffi.rs.
+ * and luo_test_glue.c, defined in liveupdate.rs, fault.rs and exports.rs.
  */
 #ifndef _LUO_GLUE_H
 #define _LUO_GLUE_H
@@ -10,8 +10,7 @@
 
 struct liveupdate_file_handler;
 
-void luo_rs_set_enabled(bool enabled);
-int luo_rs_early_init(void);
+int luo_rs_early_init(bool enabled);
 int luo_rs_late_init(void);
 void luo_rs_set_fail_freeze(unsigned int n);
 void luo_rs_set_damage(const char *value);

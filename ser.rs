@@ -355,6 +355,12 @@ impl HandOver {
 /// `root_pa` into `h`, an empty [`HandOver`] (filled where it is: a small hand-over's tables
 /// are held inline and are not copied). Every page it uses is in [`HandOver::pages`], each
 /// once. On an error, `h` holds part of it and is to be dropped.
+///
+/// At boot it is inlined into `luo_rs_early_init`, which is in `.init.text`, with the small
+/// functions it calls (`#[inline(always)]`): the boot's way runs through a few contiguous
+/// pages of init code more than through scattered pages of `.text`, which TCG protects one by
+/// one on their first run. The file walk and the FLB check, which the compiler keeps out of
+/// line, are in `.text`: the KUnit tests call them too, and may be run again after boot.
 // `allow`, not `expect`: clippy 1.96 flags these `|`, the minimum toolchain's (1.85) does not.
 #[allow(
     clippy::needless_bitwise_bool,
@@ -477,8 +483,11 @@ pub(crate) fn parse<S: PageSource>(
 
     // Uniqueness of the names by sorting, in place.
     sessions.sort_unstable_by(InSession::by_name);
-    if sessions.windows(2).any(|w| w[0].name == w[1].name) {
-        return bad("two sessions have the same name");
+    // A plain loop: `any` would be a call.
+    for w in sessions.windows(2) {
+        if w[0].name == w[1].name {
+            return bad("two sessions have the same name");
+        }
     }
 
     // Then the files, into a table of the exact size. The token indexes are sized at the first
@@ -597,6 +606,7 @@ pub(crate) fn parse<S: PageSource>(
 /// Sorts `v`, a hand-over's pages: by insertion if they are a few (a hand-over of a few files),
 /// by a heapsort otherwise, bounded on any input. Both are little code: TCG translates every
 /// distinct block the boot runs, which costs more than the comparisons a general sort spares.
+#[inline(always)]
 fn sort_pages(v: &mut [u64]) {
     /// The most pages sorted by insertion: at most 120 moves.
     const FEW: usize = 16;
@@ -614,9 +624,12 @@ fn sort_pages(v: &mut [u64]) {
     }
 }
 
-/// Sorts `v` by a heapsort.
+/// Sorts `v` by a heapsort: the heap is built and taken apart by one loop, so that the sift is
+/// inlined once.
+#[inline(always)]
 fn heapsort(v: &mut [u64]) {
     /// Moves `v[node]` down its heap (`v`) to where its children are not greater.
+    #[inline(always)]
     fn sift_down(v: &mut [u64], mut node: usize) {
         loop {
             // `node < v.len() <= MAX_PAGES + 2`: no overflow.
@@ -637,12 +650,19 @@ fn heapsort(v: &mut [u64]) {
             node = child;
         }
     }
-    for node in (0..v.len() / 2).rev() {
-        sift_down(v, node);
-    }
-    for end in (1..v.len()).rev() {
-        v.swap(0, end);
-        sift_down(&mut v[..end], 0);
+    let n = v.len();
+    // `i >= n`: the heap is built, node `i - n` sifted in all of `v`. `i < n`: the largest is
+    // put at `i`, and the root sifted in the heap left, `v[..i]`. `n + n / 2` does not
+    // overflow: `n <= MAX_PAGES + 2`.
+    for i in (0..n + n / 2).rev() {
+        let (end, node) = match i.checked_sub(n) {
+            Some(node) => (n, node),
+            None => {
+                v.swap(0, i);
+                (i, 0)
+            }
+        };
+        sift_down(&mut v[..end], node);
     }
 }
 
@@ -679,13 +699,13 @@ impl<'a> Owned<'a> {
 
     /// The filter of `pages` if `lookups` (about how many data will be looked up) make a scan
     /// of them cost more than a filter's set-up. Kept by the caller: the set borrows it.
-    #[inline]
+    #[inline(always)]
     fn filter_for(pages: &[u64], lookups: usize) -> Option<[u64; Owned::FILTER_WORDS]> {
         (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| Self::filter(pages))
     }
 
     /// The filter of `pages`: the bit of each page set.
-    #[inline(never)]
+    #[inline(always)]
     fn filter(pages: &[u64]) -> [u64; Owned::FILTER_WORDS] {
         let mut filter = [0u64; Self::FILTER_WORDS];
         for &pa in pages {
