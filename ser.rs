@@ -306,15 +306,78 @@ fn entries<E: Entry + 'static>(page: &[u8], count: usize) -> impl Iterator<Item 
 // Compatible fields are compared a word at a time.
 const _: () = assert!(COMPAT_LEN % 8 == 0);
 
-/// Whether two compatible fields are the same, compared a word at a time with no early exit:
-/// one block for TCG to translate, not one per word (the fields of a hand-over's files mostly
-/// are the same, so an early exit would spare nothing).
+/// A compatible field as words.
+#[inline(always)]
+fn field_words(c: &[u8; COMPAT_LEN]) -> [u64; COMPAT_LEN / 8] {
+    let mut w = [0u64; COMPAT_LEN / 8];
+    for (w, c) in w.iter_mut().zip(c.chunks_exact(8)) {
+        *w = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    }
+    w
+}
+
+/// The bits in which the compatible field `c` differs from `w` ([`field_words`] of another):
+/// 0 if they are the same. No early exit: the fields of a hand-over's files mostly are the
+/// same, so an exit would spare nothing, and each branch ends a block TCG translates.
+#[inline(always)]
+fn field_diff(w: &[u64; COMPAT_LEN / 8], c: &[u8; COMPAT_LEN]) -> u64 {
+    w.iter()
+        .zip(field_words(c))
+        .fold(0u64, |d, (x, y)| d | (x ^ y))
+}
+
+/// Whether two compatible fields are the same.
 fn same_field(a: &[u8; COMPAT_LEN], b: &[u8; COMPAT_LEN]) -> bool {
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
-    a.chunks_exact(8)
-        .zip(b.chunks_exact(8))
-        .fold(0u64, |d, (x, y)| d | (word(x) ^ word(y)))
-        == 0
+    field_diff(&field_words(a), b) == 0
+}
+
+/// Appends the `count` files of the file block `page` (a session of several files) to `files`
+/// if they all have the compatible field `raw`, whose index is `compat`, there is room for them
+/// and no data is a page of the hand-over. Returns whether it did; if not, `files` is as it was,
+/// and the block is to be read a file at a time, which tells what is wrong.
+///
+/// This is the common block (the files of one handler), read with no branch per file but the
+/// filter's: the fields are compared after the loop, by the bits they differ in. TCG's cost of
+/// a loop is its guest instructions and the blocks each pass goes through.
+#[inline(always)]
+fn same_name_block(
+    files: &mut KVVec<InFile>,
+    owned: &Owned<'_>,
+    page: &[u8],
+    count: usize,
+    raw: &[u8; COMPAT_LEN],
+    compat: u32,
+) -> bool {
+    // A hand-over of a few pages and files has no filter: it has few blocks, too.
+    let Some(filter) = owned.filter else {
+        return false;
+    };
+    let want = field_words(raw);
+    let Some(spare) = files.spare_capacity_mut().get_mut(..count) else {
+        return false;
+    };
+    let (mut diff, mut n) = (0u64, 0usize);
+    for (slot, e) in spare.iter_mut().zip(entries::<FileSer>(page, count)) {
+        diff |= field_diff(&want, &e.compatible);
+        if owned.has_in(filter, e.data) {
+            return false;
+        }
+        slot.write(InFile {
+            compat,
+            data: e.data,
+            token: e.token,
+        });
+        // At most `count`.
+        n = n.wrapping_add(1);
+    }
+    if diff != 0 {
+        return false;
+    }
+    // SAFETY: `n <= count`, the length of `spare`, the first spare slots (the loop wrote `n` of
+    // them, from the first on): the first `n` slots past the length are initialized and within
+    // the capacity.
+    unsafe { files.inc_len(n) };
+    true
 }
 
 /// The index of the compatible string `raw` (a file entry's field) in `compats`, added if
@@ -502,6 +565,23 @@ pub(crate) fn parse<S: PageSource>(
         let (single, mut one, mut seen) = (s.count == 1, InFile::default(), 0usize);
         let mut names = 0u64;
         walk::<_, FileSer>(src, s.head, |_, page, count| {
+            if !single {
+                // The hand-over's first file names the handler the others are compared with,
+                // as the loop below would: the loop then runs only for a block that is not all
+                // of one handler, or has a fault.
+                if last.is_none() {
+                    if let Some(e) = entries::<FileSer>(page, count).next() {
+                        let i = compat_index(compats, &e.compatible)?;
+                        last = Some((e.compatible, i));
+                        names |= 1u64.wrapping_shl(i);
+                    }
+                }
+                if let Some((raw, i)) = &last {
+                    if same_name_block(files, &owned, page, count, raw, *i) {
+                        return Ok(());
+                    }
+                }
+            }
             for e in entries::<FileSer>(page, count) {
                 let compat = match &last {
                     Some((raw, i)) if same_field(raw, &e.compatible) => *i,
@@ -727,11 +807,19 @@ impl<'a> Owned<'a> {
         let page = pa & !(PAGE_SIZE as u64 - 1);
         match self.filter {
             None => self.pages.contains(&page),
-            Some(filter) => {
-                let (w, b) = Self::bit(pa);
-                filter[w] & b != 0 && self.pages.binary_search(&page).is_ok()
-            }
+            Some(filter) => self.has_in(filter, pa),
         }
+    }
+
+    /// [`Owned::has`] with `filter`, the pages' filter.
+    #[inline(always)]
+    fn has_in(&self, filter: &[u64; Owned::FILTER_WORDS], pa: u64) -> bool {
+        let (w, b) = Self::bit(pa);
+        filter[w] & b != 0
+            && self
+                .pages
+                .binary_search(&(pa & !(PAGE_SIZE as u64 - 1)))
+                .is_ok()
     }
 }
 
