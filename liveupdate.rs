@@ -152,8 +152,8 @@ fn parse_incoming(h: &mut HandOver, pa: u64, len: usize) -> bool {
 ///
 /// # Invariants
 ///
-/// Null, or the address of the state allocated at boot, which is pinned and never dropped
-/// (its box is leaked: nothing else owns it).
+/// Null, or the address of the state allocated at boot, pinned in its box, which is never
+/// dropped (it is forgotten: nothing owns it).
 static ENABLED: Atomic<*const Luo> = Atomic::new(core::ptr::null());
 static DEVICE: SetOnce<Pin<KBox<MiscDeviceRegistration<Device>>>> = SetOnce::new();
 
@@ -177,7 +177,7 @@ pub(crate) fn luo() -> Option<&'static Luo> {
 ///
 /// # Safety
 ///
-/// Must not be called after boot: it may be freed by then.
+/// Called once, by the early initcall: it is freed after boot.
 #[no_mangle]
 #[link_section = ".init.text"]
 pub unsafe extern "C" fn luo_rs_early_init(enabled: bool) -> c_int {
@@ -195,13 +195,12 @@ pub unsafe extern "C" fn luo_rs_early_init(enabled: bool) -> c_int {
             if let Some((pa, len)) = find_incoming() {
                 luo.as_mut().receive(|h| parse_incoming(h, pa, len));
             }
-            // The state lives as long as the kernel: its box is leaked, not held in a `SetOnce`
-            // (whose atomics are calls to C helpers, translated by TCG on the boot's way).
-            // SAFETY: The state is never moved: the box is leaked, and only shared references
-            // to it are made.
-            let luo: &'static Luo = KBox::leak(unsafe { Pin::into_inner_unchecked(luo) });
-            // INVARIANT: The leaked state: pinned, never dropped.
-            ENABLED.store(core::ptr::from_ref::<Luo>(luo), Release);
+            // The state lives as long as the kernel: its box is forgotten, not held in a
+            // `SetOnce` (whose atomics are three more calls to C helpers on the boot's way).
+            let state = core::ptr::from_ref::<Luo>(&luo);
+            core::mem::forget(luo);
+            // INVARIANT: The state, pinned in its box, which is never dropped.
+            ENABLED.store(state, Release);
         }
         Err(e) => pr_err!("failed to allocate the live update state: {:?}\n", e),
     }

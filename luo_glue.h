@@ -6,11 +6,12 @@
 #ifndef _LUO_GLUE_H
 #define _LUO_GLUE_H
 
+#include <linux/init.h>
 #include <linux/types.h>
 
 struct liveupdate_file_handler;
 
-int luo_rs_early_init(bool enabled);
+int __init luo_rs_early_init(bool enabled);
 int luo_rs_late_init(void);
 void luo_rs_set_fail_freeze(unsigned int n);
 void luo_rs_set_damage(const char *value);

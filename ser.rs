@@ -373,9 +373,9 @@ fn same_name_block(
     if diff != 0 {
         return false;
     }
-    // SAFETY: `n <= count`, the length of `spare`, the first spare slots (the loop wrote `n` of
-    // them, from the first on): the first `n` slots past the length are initialized and within
-    // the capacity.
+    // SAFETY: `spare` is the first `count` slots past the length, within the capacity, and the
+    // loop wrote the first `n <= count` of them: `n` is at most the room left, and the `n`
+    // slots past the length are initialized.
     unsafe { files.inc_len(n) };
     true
 }
@@ -419,11 +419,11 @@ impl HandOver {
 /// are held inline and are not copied). Every page it uses is in [`HandOver::pages`], each
 /// once. On an error, `h` holds part of it and is to be dropped.
 ///
-/// At boot it is inlined into `luo_rs_early_init`, which is in `.init.text`, with the small
-/// functions it calls (`#[inline(always)]`): the boot's way runs through a few contiguous
-/// pages of init code more than through scattered pages of `.text`, which TCG protects one by
-/// one on their first run. The file walk and the FLB check, which the compiler keeps out of
-/// line, are in `.text`: the KUnit tests call them too, and may be run again after boot.
+/// At boot the compiler inlines it into its one caller there, `luo_rs_early_init`, which is in
+/// `.init.text`, with the small functions it calls (`#[inline(always)]`): the boot's way runs
+/// more through a few contiguous pages of init code than through scattered pages of `.text`,
+/// which TCG protects one by one on their first run. The file walk (with its per-file loop)
+/// and the FLB check are out of line, in `.text`.
 // `allow`, not `expect`: clippy 1.96 flags these `|`, the minimum toolchain's (1.85) does not.
 #[allow(
     clippy::needless_bitwise_bool,
@@ -546,7 +546,7 @@ pub(crate) fn parse<S: PageSource>(
 
     // Uniqueness of the names by sorting, in place.
     sessions.sort_unstable_by(InSession::by_name);
-    // A plain loop: `any` would be a call.
+    // A plain loop: `any` on `windows` would be a call (its `try_fold`).
     for w in sessions.windows(2) {
         if w[0].name == w[1].name {
             return bad("two sessions have the same name");
@@ -731,10 +731,10 @@ fn heapsort(v: &mut [u64]) {
         }
     }
     let n = v.len();
-    // `i >= n`: the heap is built, node `i - n` sifted in all of `v`. `i < n`: the largest is
-    // put at `i`, and the root sifted in the heap left, `v[..i]`. `n + n / 2` does not
-    // overflow: `n <= MAX_PAGES + 2`.
-    for i in (0..n + n / 2).rev() {
+    // `i >= n`: the heap is being built, node `i - n` sifted in all of `v`. `0 < i < n`: the
+    // largest is put at `i`, and the root sifted in the heap left, `v[..i]`. `n + n / 2` does
+    // not overflow: `n <= MAX_PAGES + 2`.
+    for i in (1..n + n / 2).rev() {
         let (end, node) = match i.checked_sub(n) {
             Some(node) => (n, node),
             None => {
@@ -784,7 +784,8 @@ impl<'a> Owned<'a> {
         (pages.len().saturating_mul(lookups) > Self::SMALL).then(|| Self::filter(pages))
     }
 
-    /// The filter of `pages`: the bit of each page set.
+    /// The filter of `pages`: the bit of each page set. Built once, at boot: inlined there, into
+    /// `.init.text` (see [`parse`]).
     #[inline(always)]
     fn filter(pages: &[u64]) -> [u64; Owned::FILTER_WORDS] {
         let mut filter = [0u64; Self::FILTER_WORDS];

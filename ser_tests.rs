@@ -471,6 +471,21 @@ mod handover {
         check(&mut []);
         check(&mut [5]);
         check(&mut [9, 3, 3, 12, 1, 0, 7]);
+        // The heapsort alone, on a few elements too.
+        for v in [
+            &mut [][..],
+            &mut [4],
+            &mut [2, 1],
+            &mut [1, 2],
+            &mut [3, 1, 2],
+            &mut [2, 3, 1],
+        ] {
+            heapsort(v);
+            assert!(v.windows(2).all(|w| w[0] <= w[1]));
+        }
+        let mut v = [9, 3, 3, 12, 1, 0, 7];
+        heapsort(&mut v);
+        assert_eq!(v, [0, 1, 3, 3, 7, 9, 12]);
         // Either side of the insertion sort's bound, and more: falling, repeating, rising.
         for n in [16usize, 17, 37, 64] {
             let mut v = [0u64; 64];
@@ -634,6 +649,83 @@ mod handover {
             file(f.at(page), slot, &name, 0x100 + i as u64, i as u64);
         }
         f
+    }
+
+    /// A hand-over whose session "a" has `n` files of one handler in two blocks: file `i` has
+    /// token `i` and its data in page 0, at `0x100 + i`.
+    fn one_handler(n: usize) -> Fake {
+        let per = FileSer::PER_BLOCK;
+        let mut f = many_handlers(n);
+        for i in 0..n {
+            let (page, slot) = if i < per { (2, i) } else { (4, i - per) };
+            file(f.at(page), slot, b"memfd-v2", 0x100 + i as u64, i as u64);
+        }
+        f
+    }
+
+    #[test]
+    fn a_block_of_one_handler_is_checked_file_by_file_all_the_same() {
+        // Five pages of 73 files: the page filter is used, and the second block's files all
+        // have the name the first block's had.
+        let per = FileSer::PER_BLOCK;
+        let n = per + 10;
+        let (k, tok) = (per + 5, per as u64 + 5);
+        let mut f = one_handler(n);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        let files = h.files(&h.sessions[0]);
+        assert_eq!(files.len(), n);
+        for (i, x) in files.iter().enumerate() {
+            assert_eq!((x.compat, x.data, x.token), (0, 0x100 + i as u64, i as u64));
+        }
+        assert_eq!(h.sessions[0].compats(), 1);
+        // Data whose filter bit is a page's of the hand-over (1,024 frames past SESS's) but
+        // is not in one: accepted.
+        file(f.at(4), 5, b"memfd-v2", SESS + 1024 * PAGE_SIZE as u64, tok);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert_eq!(
+            h.files(&h.sessions[0])[k].data,
+            SESS + 1024 * PAGE_SIZE as u64
+        );
+        // Data in a page of the hand-over, in the second block: refused for that.
+        file(f.at(4), 5, b"memfd-v2", FILES + 8, tok);
+        assert_eq!(
+            parse_with(&mut f, &root(SESS, FLBS)).err().map(|e| e.0),
+            Some("a page of the hand-over is also a file's or an FLB's data")
+        );
+        // Another handler in the middle of the second block: that file has the new name's
+        // index, the ones around it the first name's, and the session both names' bits.
+        file(f.at(4), 5, b"other-v1", 0x100 + k as u64, tok);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        let files = h.files(&h.sessions[0]);
+        assert_eq!(h.compats.len(), 2);
+        assert_eq!(h.compats[1].as_bytes(), b"other-v1");
+        assert_eq!((files[k - 1].compat, files[k].compat), (0, 1));
+        assert_eq!((files[k + 1].compat, files[n - 1].compat), (0, 0));
+        assert_eq!(files[k].data, 0x100 + k as u64);
+        assert_eq!(h.sessions[0].compats(), 0b11);
+        // A name a NUL does not end, in the second block, or empty, as the hand-over's first
+        // file's (which names the handler the others are compared with).
+        let bad_name = Some("a file's handler name is empty or not terminated");
+        file(f.at(4), 5, &[b'x'; COMPAT_LEN], 0x100 + k as u64, tok);
+        assert_eq!(
+            parse_with(&mut f, &root(SESS, FLBS)).err().map(|e| e.0),
+            bad_name
+        );
+        // The same name with other bytes after its NUL: the same handler.
+        let mut other = [0xffu8; COMPAT_LEN];
+        other[..9].copy_from_slice(b"memfd-v2\0");
+        file(f.at(4), 5, &other, 0x100 + k as u64, tok);
+        let h = parse_with(&mut f, &root(SESS, FLBS)).ok().unwrap();
+        assert_eq!(h.compats.len(), 1);
+        assert!(h.files(&h.sessions[0]).iter().all(|x| x.compat == 0));
+        assert_eq!(h.sessions[0].compats(), 1);
+        file(f.at(4), 5, b"memfd-v2", 0x100 + k as u64, tok);
+        assert!(parse_with(&mut f, &root(SESS, FLBS)).is_ok());
+        file(f.at(2), 0, b"", 0x100, 0);
+        assert_eq!(
+            parse_with(&mut f, &root(SESS, FLBS)).err().map(|e| e.0),
+            bad_name
+        );
     }
 
     #[test]
