@@ -155,6 +155,9 @@ fn parse_incoming(h: &mut HandOver, pa: u64, len: usize) -> bool {
 /// Null, or the address of the state allocated at boot, pinned in its box, which is never
 /// dropped (it is forgotten: nothing owns it).
 static ENABLED: Atomic<*const Luo> = Atomic::new(core::ptr::null());
+/// The state, if live update was disabled after it was allocated (its late set-up failed): it
+/// is never dropped, and kmemleak, which finds it through `ENABLED` until then, finds it here.
+static DISABLED: Atomic<*const Luo> = Atomic::new(core::ptr::null());
 static DEVICE: SetOnce<Pin<KBox<MiscDeviceRegistration<Device>>>> = SetOnce::new();
 
 /// The live update state, if live update is enabled.
@@ -214,8 +217,12 @@ pub extern "C" fn luo_rs_late_init() -> c_int {
         let Some(luo) = luo() else {
             return Ok(0);
         };
-        // INVARIANT: Null: live update is disabled.
-        late_init(luo).inspect_err(|_| ENABLED.store(core::ptr::null(), Release))?;
+        late_init(luo).inspect_err(|_| {
+            // The state stays referenced, as it is never dropped.
+            DISABLED.store(core::ptr::from_ref::<Luo>(luo), Release);
+            // INVARIANT: Null: live update is disabled.
+            ENABLED.store(core::ptr::null(), Release);
+        })?;
         Ok(0)
     })
 }
