@@ -218,7 +218,7 @@ pub extern "C" fn luo_rs_late_init() -> c_int {
             return Ok(0);
         };
         late_init(luo).inspect_err(|_| {
-            // The state stays referenced, as it is never dropped.
+            // kmemleak must still find the state, which is never dropped.
             DISABLED.store(core::ptr::from_ref::<Luo>(luo), Release);
             // INVARIANT: Null: live update is disabled.
             ENABLED.store(core::ptr::null(), Release);
