@@ -398,6 +398,22 @@ fn compat_index(compats: &mut SmallVec<Compat, 2>, raw: &[u8; COMPAT_LEN]) -> PR
     Ok((compats.len() - 1) as u32)
 }
 
+/// A file's handler name `raw` that is not the one of the file read before it: its index (see
+/// [`compat_index`]), kept in `last` for the files that follow, and its bit set in `names`.
+#[inline(always)]
+fn new_name(
+    compats: &mut SmallVec<Compat, 2>,
+    last: &mut Option<([u8; COMPAT_LEN], u32)>,
+    names: &mut u64,
+    raw: &[u8; COMPAT_LEN],
+) -> PResult<u32> {
+    let i = compat_index(compats, raw)?;
+    *last = Some((*raw, i));
+    // `i < MAX_HANDLER_NAMES <= 64`: the shift keeps its bit.
+    *names |= 1u64.wrapping_shl(i);
+    Ok(i)
+}
+
 impl HandOver {
     /// An empty hand-over, for [`parse`] to fill.
     pub(crate) fn new() -> Self {
@@ -571,9 +587,7 @@ pub(crate) fn parse<S: PageSource>(
                 // of one handler, or has a fault.
                 if last.is_none() {
                     if let Some(e) = entries::<FileSer>(page, count).next() {
-                        let i = compat_index(compats, &e.compatible)?;
-                        last = Some((e.compatible, i));
-                        names |= 1u64.wrapping_shl(i);
+                        new_name(compats, &mut last, &mut names, &e.compatible)?;
                     }
                 }
                 if let Some((raw, i)) = &last {
@@ -585,13 +599,7 @@ pub(crate) fn parse<S: PageSource>(
             for e in entries::<FileSer>(page, count) {
                 let compat = match &last {
                     Some((raw, i)) if same_field(raw, &e.compatible) => *i,
-                    _ => {
-                        let i = compat_index(compats, &e.compatible)?;
-                        last = Some((e.compatible, i));
-                        // `i < MAX_HANDLER_NAMES <= 64`: the shift keeps its bit.
-                        names |= 1u64.wrapping_shl(i);
-                        i
-                    }
+                    _ => new_name(compats, &mut last, &mut names, &e.compatible)?,
                 };
                 let f = InFile {
                     compat,
