@@ -399,7 +399,8 @@ fn compat_index(compats: &mut SmallVec<Compat, 2>, raw: &[u8; COMPAT_LEN]) -> PR
 }
 
 /// A file's handler name `raw` that is not the one of the file read before it: its index (see
-/// [`compat_index`]), kept in `last` for the files that follow, and its bit set in `names`.
+/// [`compat_index`], which may refuse it), kept in `last` for the files that follow, and its bit
+/// set in `names`.
 #[inline(always)]
 fn new_name(
     compats: &mut SmallVec<Compat, 2>,
