@@ -107,6 +107,7 @@ const __LOG_PREFIX: &[u8] = b"luo\0";
 struct KhoPages(Option<(u64, kho::Peeked)>);
 
 impl ser::PageSource for KhoPages {
+    #[inline(always)]
     fn page(&mut self, pa: u64) -> Result<&[u8]> {
         if !matches!(self.0, Some((last, _)) if last == pa) {
             self.0 = Some((pa, kho::Peeked::new(pa)?));

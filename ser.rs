@@ -235,6 +235,7 @@ fn oom(e: impl Into<Error>) -> Invalid {
     clippy::needless_bitwise_bool,
     reason = "one branch for several checks: each branch ends a block TCG translates"
 )]
+#[inline(always)]
 fn walk<S: PageSource, E: Entry>(
     src: &mut S,
     head: u64,
@@ -383,6 +384,7 @@ fn same_name_block(
 /// The index of the compatible string `raw` (a file entry's field) in `compats`, added if
 /// new; refused unless a NUL ends it within the field and it is not empty, and past
 /// [`MAX_HANDLER_NAMES`] distinct names (which bounds the search, whatever the input).
+#[inline(always)]
 fn compat_index(compats: &mut SmallVec<Compat, 2>, raw: &[u8; COMPAT_LEN]) -> PResult<u32> {
     let Ok(c) = Compat::parse(raw) else {
         return bad("a file's handler name is empty or not terminated");

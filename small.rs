@@ -135,30 +135,43 @@ impl<T, const N: usize> Default for SmallVec<T, N> {
     }
 }
 
+impl<T, const N: usize> SmallVec<T, N> {
+    /// The address of the first item and the number of items, chosen without a branch (both
+    /// cases are loads of fields): the tables of a hand-over are read at boot, where TCG
+    /// translates every block on its first run, and each branch ends one.
+    #[inline(always)]
+    fn raw_parts(&self) -> (*const T, usize) {
+        match self.spilled {
+            true => (self.heap.as_ptr(), self.heap.len()),
+            false => (self.inline.as_ptr().cast::<T>(), self.len),
+        }
+    }
+}
+
 impl<T, const N: usize> Deref for SmallVec<T, N> {
     type Target = [T];
 
     #[inline]
     fn deref(&self) -> &[T] {
-        if self.spilled {
-            return &self.heap;
-        }
-        let items = self.inline.get(..self.len).unwrap_or(&[]);
-        // SAFETY: Not spilled: the first `len` slots hold the items, initialized (the type's
-        // invariant); `MaybeUninit<T>` has the layout of `T`.
-        unsafe { &*(core::ptr::from_ref(items) as *const [T]) }
+        let (ptr, len) = self.raw_parts();
+        // SAFETY: If spilled, `ptr` and `len` are `heap`'s; otherwise the first `len <= N`
+        // inline slots, which hold the items, initialized (the type's invariant), and
+        // `MaybeUninit<T>` has the layout of `T`. Borrowed from `self`, which owns them.
+        unsafe { core::slice::from_raw_parts(ptr, len) }
     }
 }
 
 impl<T, const N: usize> DerefMut for SmallVec<T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
-        if self.spilled {
-            return &mut self.heap;
-        }
-        let items = self.inline.get_mut(..self.len).unwrap_or(&mut []);
-        // SAFETY: As in `deref`, and `items` is borrowed mutably from `self`.
-        unsafe { &mut *(core::ptr::from_mut(items) as *mut [T]) }
+        // As in `deref`, without a branch; the addresses are taken from `self`, borrowed
+        // mutably.
+        let (ptr, len) = match self.spilled {
+            true => (self.heap.as_mut_ptr(), self.heap.len()),
+            false => (self.inline.as_mut_ptr().cast::<T>(), self.len),
+        };
+        // SAFETY: As in `deref`, and `self` is borrowed mutably for the slice's lifetime.
+        unsafe { core::slice::from_raw_parts_mut(ptr, len) }
     }
 }
 
