@@ -175,7 +175,8 @@ pub(crate) fn luo() -> Option<&'static Luo> {
 /// Never fails the boot: without live update the kernel runs on.
 ///
 /// It runs once, at boot, and is placed in `.init.text` like the C core's `__init` code: the
-/// parser inlined into it is freed after boot, and the boot's way runs through a few pages
+/// parser inlined into it (all but the file walk's per-block closure and the FLB check, which
+/// stay in `.text`) is freed after boot, and the boot's way runs through a few pages
 /// next to the other init code, not through pages of `.text` (TCG protects each code page
 /// on its first run, at a cost of several translated blocks).
 ///

@@ -439,10 +439,11 @@ impl HandOver {
 /// once. On an error, `h` holds part of it and is to be dropped.
 ///
 /// At boot the compiler inlines it into its one caller there, `luo_rs_early_init`, which is in
-/// `.init.text`, with the small functions it calls (`#[inline(always)]`): the boot's way runs
-/// more through a few contiguous pages of init code than through scattered pages of `.text`,
-/// which TCG protects one by one on their first run. The file walk (with its per-file loop)
-/// and the FLB check are out of line, in `.text`.
+/// `.init.text`, with the small functions it calls (`#[inline(always)]`, [`walk`] included: the
+/// block loop of every chain): the boot's way runs more through a few contiguous pages of init
+/// code than through scattered pages of `.text`, which TCG protects one by one on their first
+/// run. Out of line, in `.text`, are the file walk's per-block closure (the common block's
+/// read, the per-file loop and the handler-name lookup, [`compat_index`]) and the FLB check.
 // `allow`, not `expect`: clippy 1.96 flags these `|`, the minimum toolchain's (1.85) does not.
 #[allow(
     clippy::needless_bitwise_bool,

@@ -136,9 +136,9 @@ impl<T, const N: usize> Default for SmallVec<T, N> {
 }
 
 impl<T, const N: usize> SmallVec<T, N> {
-    /// The address of the first item and the number of items, chosen without a branch (both
-    /// cases are loads of fields): the tables of a hand-over are read at boot, where TCG
-    /// translates every block on its first run, and each branch ends one.
+    /// The address of the first item and the number of items: two field loads either way, which
+    /// the compiler can select without a branch. The tables of a hand-over are read at boot,
+    /// where TCG translates every block on its first run, and each branch ends one.
     #[inline(always)]
     fn raw_parts(&self) -> (*const T, usize) {
         match self.spilled {
@@ -154,9 +154,12 @@ impl<T, const N: usize> Deref for SmallVec<T, N> {
     #[inline]
     fn deref(&self) -> &[T] {
         let (ptr, len) = self.raw_parts();
-        // SAFETY: If spilled, `ptr` and `len` are `heap`'s; otherwise the first `len <= N`
-        // inline slots, which hold the items, initialized (the type's invariant), and
-        // `MaybeUninit<T>` has the layout of `T`. Borrowed from `self`, which owns them.
+        // SAFETY: If spilled, `ptr` and `len` are `heap`'s: by `Vec`'s invariants `ptr` is
+        // non-null and aligned (dangling when nothing is allocated) and its first `len` items are
+        // initialized. Otherwise `ptr` is the address of `inline`, non-null and aligned for `T`
+        // (for `N == 0` too), and its first `len <= N` slots hold the items, initialized (the
+        // type's invariant); `MaybeUninit<T>` has the layout of `T`, so the slice is at most
+        // `size_of::<[T; N]>()` bytes. Borrowed from `self`, which owns them.
         unsafe { core::slice::from_raw_parts(ptr, len) }
     }
 }
@@ -164,8 +167,7 @@ impl<T, const N: usize> Deref for SmallVec<T, N> {
 impl<T, const N: usize> DerefMut for SmallVec<T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
-        // As in `deref`, without a branch; the addresses are taken from `self`, borrowed
-        // mutably.
+        // Mirrors [`Self::raw_parts`], with the pointers derived from `&mut self`.
         let (ptr, len) = match self.spilled {
             true => (self.heap.as_mut_ptr(), self.heap.len()),
             false => (self.inline.as_mut_ptr().cast::<T>(), self.len),
