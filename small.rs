@@ -135,45 +135,30 @@ impl<T, const N: usize> Default for SmallVec<T, N> {
     }
 }
 
-impl<T, const N: usize> SmallVec<T, N> {
-    /// The address of the first item and the number of items: two field loads either way, which
-    /// the compiler can select without a branch. The tables of a hand-over are read at boot,
-    /// where TCG translates every block on its first run, and each branch ends one.
-    #[inline(always)]
-    fn raw_parts(&self) -> (*const T, usize) {
-        match self.spilled {
-            true => (self.heap.as_ptr(), self.heap.len()),
-            false => (self.inline.as_ptr().cast::<T>(), self.len),
-        }
-    }
-}
-
 impl<T, const N: usize> Deref for SmallVec<T, N> {
     type Target = [T];
 
     #[inline]
     fn deref(&self) -> &[T] {
-        let (ptr, len) = self.raw_parts();
-        // SAFETY: If spilled, `ptr` and `len` are `heap`'s: by `Vec`'s invariants `ptr` is
-        // non-null and aligned (dangling when nothing is allocated) and its first `len` items are
-        // initialized. Otherwise `ptr` is the address of `inline`, non-null and aligned for `T`
-        // (for `N == 0` too), and its first `len <= N` slots hold the items, initialized (the
-        // type's invariant); `MaybeUninit<T>` has the layout of `T`, so the slice is at most
-        // `size_of::<[T; N]>()` bytes. Borrowed from `self`, which owns them.
-        unsafe { core::slice::from_raw_parts(ptr, len) }
+        if self.spilled {
+            return &self.heap;
+        }
+        let items = self.inline.get(..self.len).unwrap_or(&[]);
+        // SAFETY: Not spilled: the first `len` slots hold the items, initialized (the type's
+        // invariant); `MaybeUninit<T>` has the layout of `T`.
+        unsafe { &*(core::ptr::from_ref(items) as *const [T]) }
     }
 }
 
 impl<T, const N: usize> DerefMut for SmallVec<T, N> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
-        // Mirrors [`Self::raw_parts`], with the pointers derived from `&mut self`.
-        let (ptr, len) = match self.spilled {
-            true => (self.heap.as_mut_ptr(), self.heap.len()),
-            false => (self.inline.as_mut_ptr().cast::<T>(), self.len),
-        };
-        // SAFETY: As in `deref`, and `self` is borrowed mutably for the slice's lifetime.
-        unsafe { core::slice::from_raw_parts_mut(ptr, len) }
+        if self.spilled {
+            return &mut self.heap;
+        }
+        let items = self.inline.get_mut(..self.len).unwrap_or(&mut []);
+        // SAFETY: As in `deref`, and `items` is borrowed mutably from `self`.
+        unsafe { &mut *(core::ptr::from_mut(items) as *mut [T]) }
     }
 }
 
