@@ -95,7 +95,14 @@ impl<T, const N: usize> SmallVec<T, N> {
     {
         self.reserve(n, flags)?;
         if self.spilled {
-            return self.heap.extend_with(n, T::default(), flags);
+            // Within the room reserved above. Not `extend_with`: its reservation and unrolled
+            // copies are code TCG translates at each site, for no allocation.
+            for _ in 0..n {
+                self.heap
+                    .push_within_capacity(T::default())
+                    .map_err(|_| AllocError)?;
+            }
+            return Ok(());
         }
         for _ in 0..n {
             // Within the inline room reserved above: nothing is allocated.
@@ -250,6 +257,11 @@ mod tests {
                 let want = if i < n { i } else { 99 };
                 assert_eq!(item.as_deref(), Some(&want));
             }
+            // Defaults after the items, inline or moving them to the heap.
+            v.extend_default(n, GFP_KERNEL).unwrap();
+            assert_eq!(v.len(), 2 * n + 1);
+            assert_eq!(v.get(n).and_then(|i| i.as_deref()), Some(&99));
+            assert!(v.iter().skip(n + 1).all(Option::is_none));
         }
     }
 }
