@@ -91,12 +91,13 @@ impl<T, const N: usize> SmallVec<T, N> {
     /// Appends `n` default items.
     pub(crate) fn extend_default(&mut self, n: usize, flags: Flags) -> Result<(), AllocError>
     where
-        T: Default + Clone,
+        T: Default,
     {
         self.reserve(n, flags)?;
         if self.spilled {
-            // Within the room reserved above. Not `extend_with`: its reservation and unrolled
-            // copies are code TCG translates at each site, for no allocation.
+            // Within the room reserved above, so no push fails (the error is never returned).
+            // Not `extend_with`: its reservation and unrolled copies are code TCG translates
+            // at each site, for no allocation.
             for _ in 0..n {
                 self.heap
                     .push_within_capacity(T::default())
@@ -257,11 +258,20 @@ mod tests {
                 let want = if i < n { i } else { 99 };
                 assert_eq!(item.as_deref(), Some(&want));
             }
-            // Defaults after the items, inline or moving them to the heap.
+            // Defaults after the items, moving them to the heap or already there.
             v.extend_default(n, GFP_KERNEL).unwrap();
             assert_eq!(v.len(), 2 * n + 1);
+            for (i, item) in v.iter().take(n).enumerate() {
+                assert_eq!(item.as_deref(), Some(&i));
+            }
             assert_eq!(v.get(n).and_then(|i| i.as_deref()), Some(&99));
             assert!(v.iter().skip(n + 1).all(Option::is_none));
         }
+        // Defaults after an item, all inline.
+        let mut v: SmallVec<usize, 2> = SmallVec::new();
+        v.push(7, GFP_KERNEL).unwrap();
+        v.extend_default(1, GFP_KERNEL).unwrap();
+        assert!(!v.spilled);
+        assert_eq!(&v[..], &[7, 0]);
     }
 }
