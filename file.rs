@@ -196,7 +196,8 @@ impl core::ops::Deref for InHandlers {
 /// # Invariants
 ///
 /// An incoming set has one entry in `state` per record in `records`, and a handler in
-/// `handlers` for the compatible string of each.
+/// `handlers` for the compatible string of each. An outgoing set's `chain` holds an entry per
+/// file of `files`, in their order, with the file's `data`.
 pub(crate) struct FileSet {
     /// An outgoing set's files.
     files: KVVec<PreservedFile>,
@@ -373,6 +374,7 @@ impl FileSet {
             e.0.undo(core);
             return Err(ENOMEM);
         }
+        // INVARIANT: The file's entry, with its data, follows the entries of the files before it.
         if let Err(e) = self.chain.push_file(handler.compatible(), data, token) {
             if let Some(f) = self.files.pop() {
                 f.undo(core);
@@ -465,18 +467,23 @@ impl FileSet {
     }
 
     /// Freezes every file, first preserved first, and stores the data each handler returns
-    /// into the file's entry. On failure the files frozen so far are unfrozen again.
+    /// into the file's entry if it changed. On failure the files frozen so far are unfrozen
+    /// again.
     pub(crate) fn freeze(&mut self) -> Result {
         for i in 0..self.files.len() {
             let f = &mut self.files[i];
             let frozen = fault::freeze().and_then(|()| f.handler.freeze(&f.args()));
             let res = match frozen {
+                // The file's entry holds `f.data`: unchanged data (memfd's) leaves the entry's
+                // page, one of its own per session, untouched.
+                Ok(data) if data == f.data => Ok(()),
                 Ok(data) => {
                     f.data = data;
                     // The chain holds an entry per file; a file without one (never) is
                     // unfrozen with the rest.
                     match self.chain.entry_mut(i) {
                         Some(e) => {
+                            // INVARIANT: The entry gets the file's new data.
                             e.data = data;
                             Ok(())
                         }

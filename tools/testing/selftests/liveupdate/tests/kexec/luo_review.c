@@ -4,10 +4,12 @@
  * each (the kernel command line says which: luo_review=<variant>).
  *
  * HARNESS: impls=rust cmdline=luo_review=%v
- * HARNESS: variants=finish_direction_race,retrieve_fd_direction_race,recreate_after_finish,create_efault_invisible,can_preserve_flb,flb_module_unload,close_vs_reboot,serialized_incoming_ebusy
+ * HARNESS: variants=finish_direction_race,retrieve_fd_direction_race,recreate_after_finish,create_efault_invisible,can_preserve_flb,flb_module_unload,close_vs_reboot,serialized_incoming_ebusy,freeze_data,freeze_data_retry
  * HARNESS: impls.finish_direction_race=c,rust impls.retrieve_fd_direction_race=c,rust
  * HARNESS: impls.recreate_after_finish=c,rust,c-to-rust,rust-to-c stages.recreate_after_finish=3
  * HARNESS: module.can_preserve_flb=luo_test_mod module.flb_module_unload=luo_test_mod
+ * HARNESS: module.freeze_data=luo_test_mod module.freeze_data_retry=luo_test_mod
+ * HARNESS: cmdline.freeze_data_retry="luo_review=%v luo_rs_fail_freeze=2"
  * HARNESS: cmdline.close_vs_reboot="luo_review=%v luo_rs_release_delay_ms=3000"
  * HARNESS: stages.serialized_incoming_ebusy=3
  * HARNESS: cmdline.serialized_incoming_ebusy="luo_review=%v luo_rs_fail_after_serialize=2"
@@ -39,6 +41,12 @@
  *   reports ECANCELED (luo_rs_fail_after_serialize=2), as if the kexec were
  *   still to come: incoming sessions refuse FINISH and RETRIEVE_FD with
  *   EBUSY, like everything else; stage 3 gets the session stage 2 created.
+ * freeze_data: stage 1 preserves a pipe (the module's handler, whose freeze
+ *   changes the data its preserve returned) and a memfd; stage 2's retrieve
+ *   of the pipe succeeds only if the handler gets the data of the freeze.
+ * freeze_data_retry: the same, but the first reboot(KEXEC) fails in the
+ *   memfd's freeze (luo_rs_fail_freeze=2) after the pipe was frozen and is
+ *   undone; the second one kexecs, its freeze given the first one's data.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -505,6 +513,49 @@ static void serialized_incoming_ebusy(int stage)
 	}
 }
 
+static void freeze_data(int stage, int retry)
+{
+	int s, fd, p[2];
+
+	if (stage == 1) {
+		load_module();
+		s = create("fz");
+		if (s < 0 || pipe(p))
+			die("stage 1 session or pipe");
+		CHECK(preserve(s, p[0], 1) == 0, "PRESERVE_FD of a pipe");
+		fd = memfd_with("fz");
+		CHECK(preserve(s, fd, 2) == 0, "PRESERVE_FD of a memfd");
+		close(fd);
+		close(p[0]);
+		close(p[1]);
+		if (failures)
+			exit(1);
+		if (!retry)
+			hold_and_exit();
+		fflush(stdout);
+		CHECK(reboot(LINUX_REBOOT_CMD_KEXEC) && errno == EAGAIN,
+		      "the first reboot(KEXEC) fails in the memfd's freeze");
+		if (failures)
+			exit(1);
+		printf("REVIEW: the first reboot(KEXEC) failed as injected\n");
+		fflush(stdout);
+		reboot(LINUX_REBOOT_CMD_KEXEC);
+		die("the second reboot(KEXEC)");
+	}
+	/* Loaded before the first open, which builds the incoming sessions. */
+	load_module();
+	s = retrieve("fz");
+	CHECK(s >= 0, "RETRIEVE_SESSION fz");
+	fd = retrieve_fd(s, 1);
+	CHECK(fd >= 0, "RETRIEVE_FD of the pipe: its handler got the data its freeze returned");
+	close(fd);
+	fd = retrieve_fd(s, 2);
+	CHECK(holds(fd, "fz"), "the memfd");
+	close(fd);
+	CHECK(finish(s) == 0, "FINISH fz");
+	passed();
+}
+
 /* The variant named by luo_review= on the kernel command line. */
 static const char *variant(void)
 {
@@ -559,5 +610,7 @@ int main(int argc, char **argv)
 		close_vs_reboot(stage);
 	if (!strcmp(v, "serialized_incoming_ebusy"))
 		serialized_incoming_ebusy(stage);
+	if (!strcmp(v, "freeze_data") || !strcmp(v, "freeze_data_retry"))
+		freeze_data(stage, !strcmp(v, "freeze_data_retry"));
 	die("unknown variant");
 }

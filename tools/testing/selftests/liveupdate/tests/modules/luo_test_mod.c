@@ -12,16 +12,25 @@
  * - A file handler, "luo-test-mod-v1", that preserves nothing and whose
  *   can_preserve() asks for its own FLB's objects, as a handler may
  *   (luo_review.can_preserve_flb: no lock of the LUO may be held there).
+ * - A file handler, "luo-test-mod-pipe-v1", for pipes, whose freeze()
+ *   changes the data its preserve() returned, as a handler may: its
+ *   retrieve() in the next kernel succeeds only with the data of the freeze
+ *   (luo_review.freeze_data).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/anon_inodes.h>
 #include <linux/errno.h>
+#include <linux/fs.h>
 #include <linux/liveupdate.h>
 #include <linux/module.h>
 
 #include "luo_test.h"
 
 #define TEST_FLB_DATA 0x10ad10ad10ad10adULL
+/* Not page addresses of a 1 GiB guest: data the LUO hands over as it is. */
+#define TEST_PRESERVED_DATA 0x7e57da7a00000001ULL
+#define TEST_FROZEN_DATA 0x7e57da7a00000002ULL
 
 static int flb_preserve(struct liveupdate_flb_op_args *args)
 {
@@ -113,6 +122,73 @@ static struct liveupdate_file_handler test_handler = {
 	.compatible = "luo-test-mod-v1",
 };
 
+static bool pipe_can_preserve(struct liveupdate_file_handler *fh, struct file *file)
+{
+	return S_ISFIFO(file_inode(file)->i_mode);
+}
+
+static int pipe_preserve(struct liveupdate_file_op_args *args)
+{
+	args->serialized_data = TEST_PRESERVED_DATA;
+	return 0;
+}
+
+/*
+ * A freeze after a failed reboot gets the data of the freeze before it, as
+ * from C's LUO (an unfreeze does not give data back).
+ */
+static int pipe_freeze(struct liveupdate_file_op_args *args)
+{
+	if (args->serialized_data != TEST_PRESERVED_DATA &&
+	    args->serialized_data != TEST_FROZEN_DATA) {
+		pr_err("pipe: freeze got data %#llx\n", args->serialized_data);
+		return -EINVAL;
+	}
+	args->serialized_data = TEST_FROZEN_DATA;
+	return 0;
+}
+
+static void pipe_unfreeze(struct liveupdate_file_op_args *args)
+{
+	pr_info("pipe: unfreeze\n");
+}
+
+static const struct file_operations pipe_retrieved_fops = {
+	.owner = THIS_MODULE,
+};
+
+static int pipe_retrieve(struct liveupdate_file_op_args *args)
+{
+	struct file *file;
+
+	if (args->serialized_data != TEST_FROZEN_DATA) {
+		pr_err("pipe: retrieve got data %#llx, not the freeze's %#llx\n",
+		       args->serialized_data, TEST_FROZEN_DATA);
+		return -EBADMSG;
+	}
+	file = anon_inode_getfile("[luo-test-pipe]", &pipe_retrieved_fops, NULL, O_RDONLY);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	args->file = file;
+	return 0;
+}
+
+static const struct liveupdate_file_ops pipe_ops = {
+	.can_preserve = pipe_can_preserve,
+	.preserve = pipe_preserve,
+	.unpreserve = handler_unpreserve,
+	.freeze = pipe_freeze,
+	.unfreeze = pipe_unfreeze,
+	.retrieve = pipe_retrieve,
+	.finish = handler_finish,
+	.owner = THIS_MODULE,
+};
+
+static struct liveupdate_file_handler pipe_handler = {
+	.ops = &pipe_ops,
+	.compatible = "luo-test-mod-pipe-v1",
+};
+
 static struct liveupdate_file_handler *memfd_handler;
 
 static int __init luo_test_mod_init(void)
@@ -126,19 +202,29 @@ static int __init luo_test_mod_init(void)
 	if (err)
 		return err;
 	err = luo_rs_test_register_file_handler(&test_handler);
-	if (!err)
-		err = luo_rs_test_register_flb(&test_handler, &handler_flb);
-	if (err) {
-		luo_rs_test_unregister_file_handler(&test_handler);
-		luo_rs_test_unregister_flb(memfd_handler, &test_flb);
-		return err;
-	}
+	if (err)
+		goto err_memfd_flb;
+	err = luo_rs_test_register_flb(&test_handler, &handler_flb);
+	if (err)
+		goto err_handler;
+	err = luo_rs_test_register_file_handler(&pipe_handler);
+	if (err)
+		goto err_handler_flb;
 	pr_info("loaded\n");
 	return 0;
+
+err_handler_flb:
+	luo_rs_test_unregister_flb(&test_handler, &handler_flb);
+err_handler:
+	luo_rs_test_unregister_file_handler(&test_handler);
+err_memfd_flb:
+	luo_rs_test_unregister_flb(memfd_handler, &test_flb);
+	return err;
 }
 
 static void __exit luo_test_mod_exit(void)
 {
+	luo_rs_test_unregister_file_handler(&pipe_handler);
 	luo_rs_test_unregister_flb(&test_handler, &handler_flb);
 	luo_rs_test_unregister_file_handler(&test_handler);
 	luo_rs_test_unregister_flb(memfd_handler, &test_flb);
@@ -148,4 +234,4 @@ static void __exit luo_test_mod_exit(void)
 module_init(luo_test_mod_init);
 module_exit(luo_test_mod_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("Live Update Orchestrator test module (FLB owner, FLB-asking handler)");
+MODULE_DESCRIPTION("Live Update Orchestrator test module (FLB owner, FLB-asking handler, pipe handler)");
