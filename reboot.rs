@@ -56,8 +56,9 @@ fn unfreeze_before(outgoing: &mut RBTree<u64, Arc<Session>>, seq: u64) {
 /// reboot(2). On success the gate stays shut: every later ioctl gets `EBUSY`, and a session
 /// closed before the kexec stays as it was handed over.
 ///
-/// The file chains were written as files were preserved (a freeze only stores data it
-/// returns); the session chain is written into the pages reserved as sessions were created.
+/// The file chains were written as files were preserved (a freeze stores the data it returns
+/// only if it changed); the session chain is written into the pages reserved as sessions were
+/// created.
 /// Nothing is allocated here unless those ran short, and nothing is freed.
 pub(crate) fn serialize(luo: &Luo) -> Result {
     let Some(closed) = luo.gate.close() else {

@@ -127,29 +127,46 @@ static bool pipe_can_preserve(struct liveupdate_file_handler *fh, struct file *f
 	return S_ISFIFO(file_inode(file)->i_mode);
 }
 
+/*
+ * Whether the pipe was frozen since it was preserved (one pipe per test),
+ * and whether an unfreeze got other data than the freeze's, which fails the
+ * next freeze.
+ */
+static bool pipe_frozen, pipe_bad_unfreeze;
+
 static int pipe_preserve(struct liveupdate_file_op_args *args)
 {
+	pipe_frozen = false;
+	pipe_bad_unfreeze = false;
 	args->serialized_data = TEST_PRESERVED_DATA;
 	return 0;
 }
 
 /*
- * A freeze after a failed reboot gets the data of the freeze before it, as
- * from C's LUO (an unfreeze does not give data back).
+ * The first freeze gets the data of the preserve; one after a failed reboot
+ * gets the data of the freeze before it, as from C's LUO (an unfreeze does
+ * not give data back), and so does that unfreeze.
  */
 static int pipe_freeze(struct liveupdate_file_op_args *args)
 {
-	if (args->serialized_data != TEST_PRESERVED_DATA &&
-	    args->serialized_data != TEST_FROZEN_DATA) {
-		pr_err("pipe: freeze got data %#llx\n", args->serialized_data);
+	u64 want = pipe_frozen ? TEST_FROZEN_DATA : TEST_PRESERVED_DATA;
+
+	if (pipe_bad_unfreeze || args->serialized_data != want) {
+		pr_err("pipe: freeze got data %#llx, not %#llx\n", args->serialized_data, want);
 		return -EINVAL;
 	}
+	pipe_frozen = true;
 	args->serialized_data = TEST_FROZEN_DATA;
 	return 0;
 }
 
 static void pipe_unfreeze(struct liveupdate_file_op_args *args)
 {
+	if (args->serialized_data != TEST_FROZEN_DATA) {
+		pr_err("pipe: unfreeze got data %#llx, not the freeze's\n",
+		       args->serialized_data);
+		pipe_bad_unfreeze = true;
+	}
 	pr_info("pipe: unfreeze\n");
 }
 
